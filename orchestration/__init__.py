@@ -1,0 +1,1 @@
+"""Omnichannel inventory platform: Dagster code location and the `omni-inventory` command."""

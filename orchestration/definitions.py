@@ -1,0 +1,25 @@
+"""The Dagster code location: every area's definitions merged, plus the shared resources."""
+
+import dagster as dg
+
+from orchestration.defs.ingestion import definitions as ingestion
+from orchestration.defs.resources import Warehouse
+
+ALL_ASSETS_JOB = "materialize_everything"
+
+# Dagster loads the single Definitions object at module scope; the areas' own objects are
+# reached through their modules so that they are not mistaken for a second one.
+defs = dg.Definitions.merge(
+    dg.Definitions(
+        resources={"warehouse": Warehouse()},
+        jobs=[
+            dg.define_asset_job(
+                ALL_ASSETS_JOB,
+                selection=dg.AssetSelection.all(),
+                description="Every asset once: what `omni-inventory run` executes.",
+                executor_def=dg.in_process_executor,
+            )
+        ],
+    ),
+    ingestion.defs,
+)

@@ -1,0 +1,1 @@
+"""Dagster definitions, one area per integration (ingestion, dbt, quality, ...)."""

@@ -1,0 +1,128 @@
+"""Ingestion assets: one multi-asset per source system, one asset per feed (`raw/<source>__<feed>`).
+
+A run materializes only the selected feeds; each loads every pending file of its folder exactly
+once. Quarantined files do not fail the run: they are reported in the metadata and the ledger,
+and become MALFORMED_FILE exceptions downstream.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from orchestration.defs.resources import Warehouse
+from orchestration.lib.feeds import SOURCES, Feed, feeds_of
+from orchestration.lib.loader import FileOutcome, IngestReport, ingest
+
+INGESTION_POOL = "omni_ingestion"
+UNROUTED_KEY = dg.AssetKey(["raw", "unrouted_files"])
+
+
+def raw_asset_key(feed: Feed) -> dg.AssetKey:
+    return dg.AssetKey(["raw", feed.raw_table])
+
+
+def _column_schema(feed: Feed) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=col.name,
+                type=col.type,
+                description=col.description,
+                constraints=dg.TableColumnConstraints(nullable=col.name not in feed.not_null_columns),
+            )
+            for col in feed.columns
+        ]
+    )
+
+
+def _spec(feed: Feed) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key=raw_asset_key(feed),
+        description=f"{feed.description} ({feed.kind} feed `{feed.feed_id}`, key {', '.join(feed.key)}).",
+        group_name="ingestion",
+        kinds={"postgres"},
+        owners=[f"team:{feed.owner_team}"],
+        tags={"source": feed.source, "feed_kind": feed.kind},
+        metadata={
+            "dagster/column_schema": _column_schema(feed),
+            "dagster/table_name": f"raw.{feed.raw_table}",
+            "freshness_sla_minutes": feed.sla_minutes,
+        },
+    )
+
+
+def _logger(context: dg.AssetExecutionContext):
+    def log(outcome: FileOutcome, index: int, total: int) -> None:
+        line = f"[{index}/{total}] {outcome.relative}: {outcome.status}"
+        if outcome.status == "loaded":
+            context.log.info(f"{line}, {outcome.rows} rows in {outcome.seconds:.2f}s")
+        elif outcome.status == "quarantined":
+            context.log.warning(f"{line}: {outcome.reason}")
+        else:
+            context.log.info(f"{line} ({outcome.reason})")
+
+    return log
+
+
+def _feed_metadata(report: IngestReport, feed: Feed) -> dict[str, dg.MetadataValue | int | str]:
+    mine = [o for o in report.outcomes if o.feed == feed.feed_id]
+    quarantined = [o for o in mine if o.status == "quarantined"]
+    return {
+        "files_loaded": sum(o.status == "loaded" for o in mine),
+        "rows_loaded": sum(o.rows for o in mine if o.status == "loaded"),
+        "files_duplicate": sum(o.status == "duplicate" for o in mine),
+        "files_quarantined": len(quarantined),
+        "quarantine_reasons": dg.MetadataValue.md("\n".join(f"- {o.reason}" for o in quarantined) or "none"),
+    }
+
+
+def build_source_ingestion(source: str) -> dg.AssetsDefinition:
+    feeds = feeds_of(source)
+
+    @dg.multi_asset(
+        name=f"ingest_{source}",
+        specs=[_spec(feed) for feed in feeds],
+        can_subset=True,
+        pool=INGESTION_POOL,
+        description=f"Load pending {source} landing files exactly once into raw tables.",
+    )
+    def _ingest(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Iterator[dg.MaterializeResult]:
+        selected = [f for f in feeds if raw_asset_key(f) in context.selected_asset_keys]
+        # Files in an unknown folder under this source are quarantined by whichever run sees them.
+        report = ingest(
+            warehouse.url(),
+            warehouse.landing_dir(),
+            sources=(source,),
+            feed_ids={f.feed_id for f in selected},
+            on_file=_logger(context),
+        )
+        context.log.info(f"{source}: {report.summary()}")
+        for feed in selected:
+            yield dg.MaterializeResult(asset_key=raw_asset_key(feed), metadata=_feed_metadata(report, feed))
+
+    return _ingest
+
+
+@dg.asset(
+    key=UNROUTED_KEY,
+    group_name="ingestion",
+    kinds={"postgres"},
+    pool=INGESTION_POOL,
+    description="Landing files that belong to no known feed (wrong folder, unknown source or file type): "
+    "each is quarantined in meta.file_ledger with its reason, never silently ignored.",
+)
+def unrouted_files(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    report = ingest(warehouse.url(), warehouse.landing_dir(), feed_ids=set(), on_file=_logger(context))
+    unrouted = [o for o in report.outcomes if o.feed is None]
+    return dg.MaterializeResult(
+        metadata={
+            "files_quarantined": len(unrouted),
+            "quarantine_reasons": dg.MetadataValue.md("\n".join(f"- {o.reason}" for o in unrouted) or "none"),
+        }
+    )
+
+
+SOURCE_INGESTION: dict[str, dg.AssetsDefinition] = {
+    source: build_source_ingestion(source) for source in SOURCES
+}
+INGESTION_ASSETS: list[dg.AssetsDefinition] = [*SOURCE_INGESTION.values(), unrouted_files]

@@ -1,0 +1,1 @@
+"""Thin helpers shared by the Dagster definitions, the CLI and the tests."""

@@ -1,0 +1,227 @@
+"""The embedded PostgreSQL: the `pgserver` wheel's binaries, run on loopback TCP under $OMNI_HOME/pg.
+
+We drive pg_ctl ourselves instead of `pgserver.get_server()` because that helper listens on a
+Unix socket only (Great Expectations' PostgreSQL data source rejects socket URLs) and stops the
+server when the starting process exits, while the platform wants one long-lived server shared by
+the CLI, the Dagster daemon, the webserver and dbt.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import os
+import pwd
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+# The wheel's binaries, located without importing `pgserver` (its import has side effects:
+# runtime-dir warnings and an inter-process lock file).
+_SPEC = importlib.util.find_spec("pgserver")
+if _SPEC is None or not _SPEC.submodule_search_locations:
+    raise ImportError("the pgserver wheel is not installed: pip install pgserver")
+POSTGRES_BIN_PATH = Path(next(iter(_SPEC.submodule_search_locations))) / "pginstall" / "bin"
+
+DATABASE = "omni"
+SUPERUSER = "postgres"
+# PostgreSQL refuses to run as root; pgserver's own convention is a system user of this name.
+SYSTEM_USER = "pgserver"
+
+# Sized for the 2-core / 24 GiB machines this runs on; bulk loads want a large WAL budget.
+SERVER_SETTINGS = {
+    "listen_addresses": "'127.0.0.1'",
+    "unix_socket_directories": "''",
+    "max_connections": "200",
+    "shared_buffers": "'1GB'",
+    "work_mem": "'64MB'",
+    "maintenance_work_mem": "'512MB'",
+    "max_wal_size": "'8GB'",
+    "checkpoint_timeout": "'15min'",
+    "timezone": "'UTC'",
+    "log_timezone": "'UTC'",
+}
+
+
+class EmbeddedPostgresError(RuntimeError):
+    pass
+
+
+def _run_as() -> str | None:
+    return SYSTEM_USER if os.geteuid() == 0 else None
+
+
+def _ensure_system_user() -> None:
+    try:
+        pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "-M", "-s", "/usr/sbin/nologin", SYSTEM_USER],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+
+
+def _make_traversable(path: Path) -> None:
+    """Let the postgres system user reach `path` (and run the wheel's binaries) when we are root."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if mode & 0o005 != 0o005:
+            parent.chmod(mode | 0o055)
+
+
+def _pg(binary: str, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [str(POSTGRES_BIN_PATH / binary), *args]
+    result = subprocess.run(
+        cmd,
+        user=_run_as(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        cwd="/",
+    )
+    if check and result.returncode != 0:
+        raise EmbeddedPostgresError(
+            f"{binary} failed ({result.returncode}): {result.stderr or result.stdout}"
+        )
+    return result
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@contextmanager
+def _lock(pg_dir: Path) -> Iterator[None]:
+    pg_dir.mkdir(parents=True, exist_ok=True)
+    with open(pg_dir / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _data_dir(pg_dir: Path) -> Path:
+    return pg_dir / "data"
+
+
+def _port_file(pg_dir: Path) -> Path:
+    return pg_dir / "port"
+
+
+def url_for(port: int, database: str = DATABASE) -> str:
+    return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{database}"
+
+
+def is_running(pg_dir: Path) -> bool:
+    data = _data_dir(pg_dir)
+    if not (data / "PG_VERSION").exists():
+        return False
+    return _pg("pg_ctl", "-D", str(data), "status", check=False).returncode == 0
+
+
+def running_url(pg_dir: Path) -> str | None:
+    if is_running(pg_dir) and _port_file(pg_dir).exists():
+        return url_for(int(_port_file(pg_dir).read_text().strip()))
+    return None
+
+
+def _init_cluster(data: Path) -> None:
+    data.mkdir(parents=True, exist_ok=True)
+    if _run_as():
+        _ensure_system_user()
+        _make_traversable(data.parent)
+        _make_traversable(POSTGRES_BIN_PATH)
+        entry = pwd.getpwnam(SYSTEM_USER)
+        os.chown(data, entry.pw_uid, entry.pw_gid)
+    data.chmod(0o700)
+    _pg("initdb", "-D", str(data), "--auth=trust", "--encoding=UTF8", "--locale=C", "-U", SUPERUSER)
+
+
+def _write_settings(data: Path, port: int) -> None:
+    settings = {**SERVER_SETTINGS, "port": str(port)}
+    conf = "\n".join(f"{key} = {value}" for key, value in settings.items())
+    path = data / "omni.conf"
+    path.write_text("# written by omni-inventory; edit SERVER_SETTINGS instead\n" + conf + "\n")
+    if _run_as():
+        entry = pwd.getpwnam(SYSTEM_USER)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    main_conf = data / "postgresql.conf"
+    text = main_conf.read_text()
+    if "include_if_exists = 'omni.conf'" not in text:
+        main_conf.write_text(text + "\ninclude_if_exists = 'omni.conf'\n")
+
+
+def start(pg_dir: Path) -> str:
+    """Start (or reuse) the embedded server and return its URL; creates the cluster on first use."""
+    pg_dir = pg_dir.resolve()
+    with _lock(pg_dir):
+        data = _data_dir(pg_dir)
+        if not (data / "PG_VERSION").exists():
+            _init_cluster(data)
+        if is_running(pg_dir):
+            return url_for(int(_port_file(pg_dir).read_text().strip()))
+        port_file = _port_file(pg_dir)
+        port = int(port_file.read_text().strip()) if port_file.exists() else 0
+        if not port or not _port_is_free(port):
+            port = _free_port()
+        _write_settings(data, port)
+        port_file.write_text(str(port))
+        log = pg_dir / "postgres.log"
+        log.touch()
+        if _run_as():
+            entry = pwd.getpwnam(SYSTEM_USER)
+            os.chown(log, entry.pw_uid, entry.pw_gid)
+        result = _pg("pg_ctl", "-D", str(data), "-l", str(log), "-w", "-t", "120", "start", check=False)
+        if result.returncode != 0:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+            raise EmbeddedPostgresError(f"could not start the embedded PostgreSQL in {data}:\n{tail}")
+        _wait_ready(port)
+        _ensure_database(port)
+        return url_for(port)
+
+
+def _wait_ready(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = _pg("pg_isready", "-h", "127.0.0.1", "-p", str(port), check=False)
+        if result.returncode == 0:
+            return
+        time.sleep(0.2)
+    raise EmbeddedPostgresError(f"embedded PostgreSQL on port {port} did not become ready in {timeout}s")
+
+
+def _ensure_database(port: int) -> None:
+    import psycopg
+
+    with psycopg.connect(url_for(port, "postgres"), autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (DATABASE,)).fetchone()
+        if not exists:
+            conn.execute(f'create database "{DATABASE}"')
+
+
+def stop(pg_dir: Path) -> bool:
+    """Stop the embedded server; returns False when it was not running."""
+    pg_dir = pg_dir.resolve()
+    with _lock(pg_dir):
+        if not is_running(pg_dir):
+            return False
+        _pg("pg_ctl", "-D", str(_data_dir(pg_dir)), "-m", "fast", "-w", "stop")
+        return True

@@ -1,0 +1,58 @@
+"""Headless execution: what `omni-inventory run` does."""
+
+from __future__ import annotations
+
+import psycopg
+
+from orchestration.lib.database import export_environment
+from orchestration.lib.raw_schema import ensure_warehouse
+from orchestration.lib.settings import Settings, load_settings
+
+
+def prepare(settings: Settings | None = None) -> str:
+    """Resolve (or start) the database, publish its URL to every client, create the raw layer."""
+    settings = settings or load_settings()
+    url = export_environment(settings)
+    settings.landing_dir.mkdir(parents=True, exist_ok=True)
+    with psycopg.connect(url) as conn:
+        ensure_warehouse(conn)
+    return url
+
+
+def prepare_artifacts() -> list[str]:
+    """Build-time artifacts: the dbt manifest, parsed once instead of on every code-location load."""
+    return []
+
+
+def run_everything(settings: Settings | None = None) -> tuple[bool, str]:
+    """Materialize every asset once in this process, recorded in the Dagster instance.
+
+    Returns (success, a readable summary naming every failed step and its error).
+    """
+    import dagster as dg
+
+    from orchestration.lib.dagster_instance import prepare_dagster_home
+
+    settings = settings or load_settings()
+    prepare(settings)
+    prepare_dagster_home(settings)
+
+    from orchestration.definitions import ALL_ASSETS_JOB, defs
+
+    job = defs.resolve_job_def(ALL_ASSETS_JOB)
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            # Per-file progress is logged at INFO; Dagster's DEBUG step events would drown it.
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
+        lines = [f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}"]
+        for event in result.all_events:
+            if event.event_type_value == "STEP_FAILURE":
+                error = event.step_failure_data.error if event.step_failure_data else None
+                message = error.message.strip() if error else "unknown error"
+                lines.append(f"  step {event.step_key} failed: {message}")
+        materialized = len(result.get_asset_materialization_events())
+        lines.append(f"  {materialized} asset materializations")
+    return result.success, "\n".join(lines)

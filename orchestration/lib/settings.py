@@ -1,0 +1,38 @@
+"""Where things live: the three settings of the contract, resolved once per call."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# The repository root: dbt_project/, expectations/ and dagster.yaml sit beside the package.
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
+EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    landing_dir: Path
+    database_url: str | None  # None: use the embedded PostgreSQL under home/pg
+
+    @property
+    def pg_dir(self) -> Path:
+        return self.home / "pg"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+
+def load_settings() -> Settings:
+    home = Path(os.environ.get("OMNI_HOME") or ".omni").expanduser().resolve()
+    landing = Path(os.environ.get("OMNI_LANDING_DIR") or home / "landing").expanduser().resolve()
+    url = os.environ.get("OMNI_DATABASE_URL") or None
+    return Settings(home=home, landing_dir=landing, database_url=url)

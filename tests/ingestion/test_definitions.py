@@ -1,0 +1,43 @@
+"""The Dagster code location: asset graph, sensors, schedules, jobs."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.definitions import ALL_ASSETS_JOB, defs
+from orchestration.lib.feeds import FEEDS, SOURCES
+
+
+def test_every_feed_is_an_asset_of_its_source() -> None:
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert {f"raw/{feed.raw_table}" for feed in FEEDS} <= keys
+    assert "raw/unrouted_files" in keys
+    for feed in FEEDS:
+        node = graph.get(dg.AssetKey(["raw", feed.raw_table]))
+        assert node.group_name == "ingestion"
+        assert [c.name for c in node.metadata["dagster/column_schema"].columns] == [c.name for c in feed.columns]
+
+
+def test_sensors_and_schedules_exist_and_start_running() -> None:
+    sensors = {s.name: s for s in defs.sensors}
+    assert set(sensors) == {f"{source}_file_arrival" for source in SOURCES}
+    for sensor in sensors.values():
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+        assert sensor.minimum_interval_seconds == 15
+    schedules = {s.name: s for s in defs.schedules}
+    assert schedules["erp_master_hourly"].cron_schedule == "0 * * * *"
+    assert schedules["landing_sweep_every_30_minutes"].cron_schedule == "*/30 * * * *"
+
+
+def test_jobs_resolve() -> None:
+    for name in (ALL_ASSETS_JOB, "erp_master_refresh", "landing_sweep"):
+        assert defs.resolve_job_def(name) is not None
+
+
+def test_schedule_evaluation_requests_its_job() -> None:
+    schedule = defs.resolve_schedule_def("erp_master_hourly")
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance)
+        result = schedule.evaluate_tick(context)
+    assert len(result.run_requests) == 1
