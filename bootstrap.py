@@ -86,9 +86,11 @@ def main() -> None:
     demo_parser.add_argument("--no-ui", action="store_true", help="stop after the pipeline run")
     demo_parser.set_defaults(handler=demo)
     test_parser = commands.add_parser("test", help="install, lint and run the full test suite")
-    test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
     test_parser.set_defaults(handler=test)
-    args = parser.parse_args()
+    args, extra = parser.parse_known_args()
+    if extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pytest_args = extra  # anything after `test` goes to pytest, e.g. -k loader -x
     args.handler(args)
 
 
