@@ -34,7 +34,7 @@ def run(*command: str | os.PathLike[str], env: dict[str, str] | None = None) -> 
 
 
 def ensure_environment() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 -- runs under whatever python3 the machine has
         sys.exit(f"bootstrap: Python 3.11 or newer is required (this is {sys.version.split()[0]})")
     if not (BIN / "python").exists():
         step(f"creating virtualenv {VENV}")
