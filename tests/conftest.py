@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,16 +19,21 @@ _db_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server() -> Iterator[str]:
     """URL of the server's maintenance database; OMNI_TEST_DATABASE_URL points at another server."""
     external = os.environ.get("OMNI_TEST_DATABASE_URL")
     if external:
         yield external
         return
-    pg_dir = tmp_path_factory.mktemp("pg")
-    url = embedded_postgres.start(pg_dir)
-    yield url.rsplit("/", 1)[0] + "/postgres"
-    embedded_postgres.stop(pg_dir)
+    # Not under pytest's tmp_path: pytest prunes old basetemp folders, which would delete the data
+    # directory of a server another concurrent pytest session is still using.
+    pg_dir = Path(tempfile.mkdtemp(prefix="omni-test-pg-"))
+    try:
+        url = embedded_postgres.start(pg_dir)
+        yield url.rsplit("/", 1)[0] + "/postgres"
+    finally:
+        embedded_postgres.stop(pg_dir)
+        shutil.rmtree(pg_dir, ignore_errors=True)
 
 
 def create_database(server_url: str, name: str) -> str:
