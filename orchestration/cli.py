@@ -14,6 +14,7 @@ from orchestration.lib import embedded_postgres
 from orchestration.lib.database import DatabaseNotConfigured, redact, warehouse_url
 from orchestration.lib.embedded_postgres import EmbeddedPostgresError
 from orchestration.lib.settings import PROJECT_DIR, load_settings
+from orchestration.simulator.cli import simulate
 
 
 class _ReadableErrors(click.Group):
@@ -118,15 +119,7 @@ def dev(host: str, port: int) -> None:
         time.sleep(0.1)
 
 
-def _register_optional_commands() -> None:
-    try:
-        from orchestration.simulator.cli import simulate
-    except ImportError:  # the simulator ships with the package; this only guards partial checkouts
-        return
-    main.add_command(simulate)
-
-
-_register_optional_commands()
+main.add_command(simulate)
 
 
 if __name__ == "__main__":
