@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from orchestration.lib.feeds import Feed
@@ -59,7 +59,12 @@ def _read_header(stream) -> tuple[list[str], bytes]:
         text = line.decode("utf-8")
     except UnicodeDecodeError as error:
         raise Quarantine(f"line 1: header is not UTF-8 ({error.reason} at byte {error.start})") from error
-    names = next(csv.reader([text.rstrip("\r")]), [])
+    if "\x00" in text:
+        raise Quarantine("line 1: header contains a NUL byte")
+    try:
+        names = next(csv.reader([text.rstrip("\r")]), [])
+    except csv.Error as error:
+        raise Quarantine(f"line 1: unreadable header ({error})") from error
     columns = [name.strip() or f"column_{i}" for i, name in enumerate(names, start=1)]
     return columns, head
 
@@ -125,3 +130,22 @@ def without_special_time_words(chunks: Iterator[bytes]) -> Iterator[bytes]:
             raise SpecialWordFound
         tail = chunk[-longest:]
         yield chunk
+
+
+# A line holding only `\.` ends a COPY's data in CSV format (PostgreSQL before 18), whatever follows.
+END_OF_DATA_LINES = (b"\n\\.\n", b"\n\\.\r\n", b"\r\\.\r", b"\r\\.\n")
+
+
+def without_end_of_data_marker(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Pass chunks through, refusing a file with a `\\.` line instead of silently losing its tail."""
+    tail = b"\n"  # the start of the file is a line start
+    for chunk in chunks:
+        window = tail + chunk
+        if any(marker in window for marker in END_OF_DATA_LINES):
+            break
+        tail = window[-3:]
+        yield chunk
+    else:
+        if not any(marker in tail + b"\n" for marker in END_OF_DATA_LINES):  # a last line without newline
+            return
+    raise Quarantine("a line holding only '\\.' (COPY's end-of-data marker) would cut the file short")

@@ -30,6 +30,7 @@ from orchestration.lib.file_formats import (
     jsonl_bytes,
     parquet_as_csv,
     parquet_columns,
+    without_end_of_data_marker,
     without_special_time_words,
 )
 from orchestration.lib.landing import LandingFile
@@ -105,7 +106,7 @@ def _start_row_numbers(conn: psycopg.Connection, feed: Feed) -> None:
 
 def _copy(conn: psycopg.Connection, statement: sql.Composable, chunks: Iterable[bytes]) -> None:
     with conn.cursor().copy(statement) as copy:
-        for chunk in chunks:
+        for chunk in without_end_of_data_marker(chunks):
             copy.write(chunk)
 
 
@@ -386,8 +387,15 @@ def _stats(
 
 
 def _is_infrastructure(error: psycopg.Error) -> bool:
+    """True when the database or connection failed; False when the file's content was refused.
+
+    Errors raised client-side by psycopg carry no SQLSTATE: a lost connection is an
+    OperationalError, while e.g. a DataError there means a value it cannot send (a NUL byte).
+    """
     state = error.sqlstate or ""
-    return not state or state[:2] in INFRASTRUCTURE_SQLSTATE_CLASSES
+    if not state:
+        return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+    return state[:2] in INFRASTRUCTURE_SQLSTATE_CLASSES
 
 
 _CONTEXT = re.compile(r"line (?P<line>\d+)(?:, column (?P<column>[^:]+))?")
