@@ -3,6 +3,7 @@
 import dagster as dg
 
 from orchestration.defs.ingestion import definitions as ingestion
+from orchestration.defs.quality import definitions as quality
 from orchestration.defs.resources import Warehouse
 
 ALL_ASSETS_JOB = "materialize_everything"
@@ -22,4 +23,5 @@ defs = dg.Definitions.merge(
         ],
     ),
     ingestion.defs,
+    quality.defs,
 )

@@ -1,0 +1,122 @@
+"""The exceptions table and the blocking gate.
+
+- `quality/inventory_exceptions` rebuilds quality.inventory_exceptions from every source of
+  findings (orchestration/lib/quality/exceptions.py). It validates the suites first; when the raw
+  checks already ran in the run, that is a lookup (the suites' inputs did not change).
+- `quality/blocking_gate` carries the Dagster *blocking* check `no_failed_blocking_expectations`:
+  it fails with ERROR while any expectation of blocking severity fails in the latest validation
+  of its suite. Replenishment and finance assets declare `deps=[BLOCKING_GATE_KEY]`, so Dagster
+  does not materialize them in a run where the gate fails; the ops assets depend on the
+  exceptions table only and keep running.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import psycopg
+
+from orchestration.defs.ingestion.assets import UNROUTED_KEY, raw_asset_key
+from orchestration.defs.quality.resources import GreatExpectationsValidator
+from orchestration.defs.resources import Warehouse
+from orchestration.lib.feeds import FEEDS
+from orchestration.lib.quality.exceptions import build_inventory_exceptions
+from orchestration.lib.quality.schema import ensure_quality_schema
+
+INVENTORY_EXCEPTIONS_KEY = dg.AssetKey(["quality", "inventory_exceptions"])
+BLOCKING_GATE_KEY = dg.AssetKey(["quality", "blocking_gate"])
+GATE_CHECK = "no_failed_blocking_expectations"
+# The dbt model `quality_rule_findings` (NEGATIVE_ON_HAND, OVERSOLD, ...) must be built before the
+# exceptions: when it joins the dbt project, add its asset key here.
+DBT_RULE_FINDINGS_DEPS: tuple[dg.AssetKey, ...] = ()
+
+
+def build_inventory_exceptions_asset(extra_deps: tuple[dg.AssetKey, ...] = ()) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=INVENTORY_EXCEPTIONS_KEY,
+        deps=[*(raw_asset_key(feed) for feed in FEEDS), UNROUTED_KEY, *extra_deps],
+        group_name="quality",
+        kinds={"postgres"},
+        owners=["team:integration"],
+        description="One row per data-quality finding of any source (quarantined files, duplicate events, "
+        "out-of-order snapshots, Great Expectations failures, dbt rules) with a stable exception_id and "
+        "an open/resolved lifecycle (docs/quality.md).",
+        metadata={"dagster/table_name": "quality.inventory_exceptions"},
+    )
+    def inventory_exceptions(
+        context: dg.AssetExecutionContext,
+        warehouse: Warehouse,
+        great_expectations: GreatExpectationsValidator,
+    ) -> dg.MaterializeResult:
+        url = warehouse.url()
+        # Fresh results only: a full re-validation is the raw checks' job, not repeated here.
+        great_expectations.validate(url, FEEDS, log=context.log.info, full=False)
+        report = build_inventory_exceptions(url, great_expectations.directory())
+        if report.unmapped_types:
+            context.log.warning(
+                f"no owner team for {', '.join(report.unmapped_types)} in exception_owner_teams.csv: "
+                "assigned to integration"
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "as_of": report.as_of.isoformat() if report.as_of else "nothing loaded",
+                "current_findings": sum(report.current_by_type.values()),
+                "findings_by_type": dg.MetadataValue.json(report.current_by_type),
+                "opened": report.opened,
+                "reopened": report.reopened,
+                "resolved": report.resolved,
+                "open_exceptions": report.open_total,
+                "open_blocking_exceptions": report.open_blocking,
+                "dbt_rule_findings": report.dbt_findings,
+            }
+        )
+
+    return inventory_exceptions
+
+
+def failed_blocking_expectations(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        ensure_quality_schema(conn)
+        return conn.execute(
+            "select suite, check_name, exception_type, unexpected_count, error"
+            " from quality.failed_blocking_expectations order by suite, check_name"
+        ).fetchall()
+
+
+@dg.asset(
+    key=BLOCKING_GATE_KEY,
+    deps=[INVENTORY_EXCEPTIONS_KEY],
+    group_name="quality",
+    kinds={"postgres"},
+    description="Gate of replenishment and finance: its blocking check fails while a Great Expectations "
+    "expectation of blocking severity fails (view quality.failed_blocking_expectations).",
+    metadata={"dagster/table_name": "quality.failed_blocking_expectations"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            GATE_CHECK,
+            asset=BLOCKING_GATE_KEY,
+            blocking=True,
+            description="No expectation of blocking severity fails; when one does, assets that depend on "
+            "quality/blocking_gate (replenishment, finance) do not materialize in the run.",
+        )
+    ],
+)
+def blocking_gate(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Iterator:
+    failures = failed_blocking_expectations(warehouse.url())
+    listing = "\n".join(
+        f"- {suite}.{check} ({exception_type}): {count} unexpected{f', error: {error}' if error else ''}"
+        for suite, check, exception_type, count, error in failures
+    )
+    if failures:
+        context.log.error(f"blocking expectations failing:\n{listing}")
+    metadata = {
+        "failed_blocking_expectations": len(failures),
+        "failures": dg.MetadataValue.md(listing or "none"),
+    }
+    yield dg.MaterializeResult(metadata=metadata)
+    yield dg.AssetCheckResult(
+        check_name=GATE_CHECK, passed=not failures, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata
+    )
+
+
+inventory_exceptions = build_inventory_exceptions_asset(DBT_RULE_FINDINGS_DEPS)
+QUALITY_ASSETS: list[dg.AssetsDefinition] = [inventory_exceptions, blocking_gate]

@@ -1,0 +1,69 @@
+"""Asset checks of the raw feeds: every feed's suite shows on its asset as one check per severity.
+
+One multi-asset check op covers every feed (one GX start per run, not one per feed); it is
+subsettable, so a run that loads only some feeds validates only their suites. The checks are not
+Dagster *blocking* checks by default: a blocking check skips every asset downstream of the feed
+in the run (dbt staging, marts, and the exceptions table itself). Replenishment and finance are
+gated by `quality/blocking_gate` instead (assets.py); expectations/config.yml
+`raw_checks_block_downstream: true` makes the blocking-severity checks Dagster blocking checks.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.defs.ingestion.assets import raw_asset_key
+from orchestration.defs.quality.resources import CHECK_OF_SEVERITY, GreatExpectationsValidator
+from orchestration.defs.resources import Warehouse
+from orchestration.lib.feeds import FEEDS
+from orchestration.lib.quality.settings import expectations_dir, load_quality_settings
+from orchestration.lib.quality.suites import load_feed_suite, suite_file
+
+
+def raw_suite_check_specs(directory: Path | None = None) -> list[dg.AssetCheckSpec]:
+    """Read from the suite files (plain JSON, no GX import): the UI lists what each check covers."""
+    directory = directory or expectations_dir()
+    settings = load_quality_settings(directory)
+    specs = []
+    for feed in FEEDS:
+        suite = load_feed_suite(directory, feed)
+        for severity, check_name in CHECK_OF_SEVERITY.items():
+            rules = suite.rules_of(severity)
+            if not rules:
+                continue
+            specs.append(
+                dg.AssetCheckSpec(
+                    name=check_name,
+                    asset=raw_asset_key(feed),
+                    description=f"Great Expectations suite {suite.name}, {severity} expectations: "
+                    + "; ".join(f"{r.check_name} ({r.exception_type})" for r in rules),
+                    blocking=severity == "blocking" and settings.raw_checks_block_downstream,
+                    metadata={
+                        "suite": suite.name,
+                        "suite_file": str(suite_file(directory, suite.name).relative_to(directory.parent)),
+                        "expectations": [r.check_name for r in rules],
+                    },
+                )
+            )
+    return specs
+
+
+@dg.multi_asset_check(
+    specs=raw_suite_check_specs(),
+    name="great_expectations_raw_suites",
+    can_subset=True,
+    description="Validate the raw feeds' Great Expectations suites (expectations/) and record every "
+    "failing key in quality.gx_findings.",
+)
+def raw_suite_checks(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: Warehouse,
+    great_expectations: GreatExpectationsValidator,
+) -> Iterator[dg.AssetCheckResult]:
+    selected = context.selected_asset_check_keys
+    feeds = [feed for feed in FEEDS if any(key.asset_key == raw_asset_key(feed) for key in selected)]
+    outcomes = great_expectations.validate(warehouse.url(), feeds, log=context.log.info)
+    for result in great_expectations.check_results(outcomes):
+        if dg.AssetCheckKey(result.asset_key, result.check_name) in selected:
+            yield result

@@ -1,0 +1,149 @@
+"""The rows a suite validates: a view `quality.gx_batch__<source>__<feed>` over the raw table.
+
+GX validates the view as a table asset. A view rather than a GX query asset because GX runs a
+query asset's SQL once on its own to learn its columns (fetching every row), and rather than a
+copy because the batch is read a handful of times only. The batch is what is *current*:
+
+- snapshot feeds: the newest snapshot of each scope (an older snapshot delivered late is not
+  current state; OUT_OF_ORDER_SNAPSHOT reports it);
+- event feeds: the rows of loads the suite has not validated yet, plus the rows of the suite's
+  open findings, re-checked so that a finding resolves once it is no longer true (a sku added to
+  the item master later). Events are immutable, so old rows that passed are not validated again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from orchestration.lib.feeds import Feed
+from orchestration.lib.quality.schema import QUALITY_SCHEMA
+from orchestration.lib.quality.snapshot_index import current_snapshot, literal_ids, scope_expression
+from orchestration.lib.raw_schema import LEDGER_TABLE, META_SCHEMA, RAW_SCHEMA
+
+BATCH_PREFIX = "gx_batch__"
+
+
+def batch_view(feed: Feed) -> tuple[str, str]:
+    return QUALITY_SCHEMA, f"{BATCH_PREFIX}{feed.raw_table}"
+
+
+@dataclass(frozen=True)
+class Batch:
+    schema: str
+    view: str
+    description: str
+    # Rows of the current snapshots, or of the new event loads (re-checked rows not counted).
+    rows: int
+    # Event feeds: the loads this batch validates for the first time (recorded once it passes GX).
+    new_loads: list[int] = field(default_factory=list)
+    rechecked_findings: int = 0
+
+    @property
+    def is_empty(self) -> bool:
+        return self.rows == 0 and self.rechecked_findings == 0
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.view}"
+
+
+def _replace_view(conn: psycopg.Connection, feed: Feed, where: sql.Composable | None) -> None:
+    schema, view = batch_view(feed)
+    select = sql.SQL("select * from {}").format(sql.Identifier(RAW_SCHEMA, feed.raw_table))
+    if where is not None:
+        select = sql.SQL("{} where {}").format(select, where)
+    with conn.transaction():
+        # drop + create: `create or replace` refuses a view whose raw table gained columns in between
+        conn.execute(sql.SQL("drop view if exists {}").format(sql.Identifier(schema, view)))
+        conn.execute(sql.SQL("create view {} as {}").format(sql.Identifier(schema, view), select))
+
+
+def snapshot_batch(conn: psycopg.Connection, feed: Feed) -> Batch:
+    current = current_snapshot(conn, feed)
+    schema, view = batch_view(feed)
+    description = f"newest snapshot of {len(current.newest)} scope(s)" if feed.scope else "newest snapshot"
+    if current.is_whole_table:
+        _replace_view(conn, feed, None)
+        return Batch(schema, view, f"{description} (every load)", current.rows)
+    parts: list[sql.Composable] = []
+    if current.whole_loads:
+        parts.append(sql.SQL("_load_id = any({})").format(literal_ids(current.whole_loads)))
+    if current.partial_loads:
+        pairs = sql.SQL(", ").join(
+            sql.SQL("({}, {}::timestamptz)").format(sql.Literal(scope), sql.Literal(ts.isoformat()))
+            for scope, ts in current.newest
+        )
+        parts.append(
+            sql.SQL("(_load_id = any({}) and ({}, snapshot_ts) in ({}))").format(
+                literal_ids(current.partial_loads), scope_expression(feed), pairs
+            )
+        )
+    where = sql.SQL(" or ").join(parts) if parts else sql.SQL("false")
+    _replace_view(conn, feed, where)
+    return Batch(schema, view, description, current.rows)
+
+
+def _new_event_loads(conn: psycopg.Connection, feed: Feed, suite: str) -> tuple[list[int], int, bool]:
+    """Loads of the feed the suite has not validated, their rows, and whether none was validated yet."""
+    rows = conn.execute(
+        sql.SQL(
+            "select l.load_id, l.rows_loaded, v.load_id is not null from {ledger} l"
+            " left join {validated} v on v.suite = %s and v.load_id = l.load_id"
+            " where l.feed = %s and l.status = 'loaded' and l.rows_loaded > 0 order by l.load_id"
+        ).format(
+            ledger=sql.Identifier(META_SCHEMA, LEDGER_TABLE),
+            validated=sql.Identifier(QUALITY_SCHEMA, "gx_validated_loads"),
+        ),
+        (suite, feed.feed_id),
+    ).fetchall()
+    new = [r[0] for r in rows if not r[2]]
+    return new, int(sum(r[1] for r in rows if not r[2])), len(new) == len(rows)
+
+
+def _recheck_predicate(feed: Feed, open_keys: list[dict[str, Any]]) -> sql.Composable | None:
+    """Rows matching any open finding's key: `(c1, c2) in ((v1, v2), ...)` per key shape."""
+    columns = {col.name for col in feed.columns}
+    shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for keys in open_keys:
+        shape = tuple(sorted(keys))
+        # A feed-level finding (no key) or one keyed on a computed column cannot pick rows.
+        if shape and set(shape) <= columns:
+            shapes.setdefault(shape, []).append(tuple(keys[k] for k in shape))
+    parts = [
+        sql.SQL("({}) in ({})").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in shape),
+            sql.SQL(", ").join(
+                sql.SQL("({})").format(sql.SQL(", ").join(sql.Literal(v) for v in values))
+                for values in sorted(set(rows), key=repr)
+            ),
+        )
+        for shape, rows in sorted(shapes.items())
+    ]
+    return sql.SQL(" or ").join(parts) if parts else None
+
+
+def event_batch(conn: psycopg.Connection, feed: Feed, suite: str, open_keys: list[dict[str, Any]]) -> Batch:
+    new_loads, new_rows, first_time = _new_event_loads(conn, feed, suite)
+    schema, view = batch_view(feed)
+    if first_time and new_loads:
+        _replace_view(conn, feed, None)
+        return Batch(schema, view, f"every row ({len(new_loads)} loads)", new_rows, new_loads)
+    parts: list[sql.Composable] = []
+    if new_loads:
+        parts.append(
+            sql.SQL("(_load_id between {} and {} and _load_id = any({}))").format(
+                sql.Literal(new_loads[0]), sql.Literal(new_loads[-1]), literal_ids(new_loads)
+            )
+        )
+    recheck = _recheck_predicate(feed, open_keys)
+    if recheck is not None:
+        parts.append(recheck)
+    where = sql.SQL(" or ").join(parts) if parts else sql.SQL("false")
+    _replace_view(conn, feed, where)
+    rechecked = len(open_keys) if recheck is not None else 0
+    description = f"{len(new_loads)} new load(s), {rechecked} open finding(s) re-checked"
+    return Batch(schema, view, description, new_rows, new_loads, rechecked)

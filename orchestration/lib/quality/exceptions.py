@@ -1,0 +1,335 @@
+"""quality.inventory_exceptions: every finding of every source, with a lifecycle.
+
+A build gathers the *current* findings into a temporary table, set-based:
+- MALFORMED_FILE: one per quarantined file of meta.file_ledger;
+- DUPLICATE_EVENT: one per event_id delivered more than once (raw keeps every delivered row);
+- OUT_OF_ORDER_SNAPSHOT: one per snapshot delivered after a newer snapshot of the same scope;
+- Great Expectations: one per failing key of the latest validation of each suite
+  (quality.gx_findings; STALE_FEED, UNKNOWN_SKU, UNKNOWN_LOCATION, NEGATIVE_QUANTITY, ...);
+- dbt rules: the rows of the dbt model `quality_rule_findings` when it exists (NEGATIVE_ON_HAND,
+  OVERSOLD, COUNT_VARIANCE, TRANSFER_OVERDUE), see `DBT_FINDINGS_COLUMNS`.
+
+and merges them: a finding's exception_id is md5(type | feed | location_id | sku | discriminator),
+so the same finding keeps its id across runs. New findings open; open exceptions no longer found
+resolve (never deleted); a resolved exception found again re-opens under the same id with
+first_seen_at kept. Times are data time (as_of), never the wall clock, so building twice on the
+same data changes no row. Every transition is logged in quality.inventory_exception_history.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from orchestration.lib.feeds import FEEDS, Feed
+from orchestration.lib.quality.schema import QUALITY_SCHEMA, ensure_quality_schema, relation_exists
+from orchestration.lib.quality.settings import (
+    OwnerTeamRule,
+    QualitySettings,
+    expectations_dir,
+    load_owner_teams,
+    load_quality_settings,
+)
+from orchestration.lib.quality.snapshot_index import data_as_of, refresh_snapshot_index
+from orchestration.lib.raw_schema import LEDGER_TABLE, META_SCHEMA, RAW_SCHEMA
+
+EXCEPTIONS = sql.Identifier(QUALITY_SCHEMA, "inventory_exceptions")
+HISTORY = sql.Identifier(QUALITY_SCHEMA, "inventory_exception_history")
+LEDGER = sql.Identifier(META_SCHEMA, LEDGER_TABLE)
+DEFAULT_OWNER_TEAM = "integration"
+# Columns the dbt model must have; `finding_key` (text) is optional and tells apart two findings
+# of the same type, feed, location and sku (e.g. OVERSOLD per channel).
+DBT_FINDINGS_COLUMNS = (
+    "exception_type",
+    "severity",
+    "source_system",
+    "feed",
+    "location_id",
+    "sku",
+    "details",
+)
+
+CURRENT_FINDINGS_DDL = """
+create temporary table current_findings (
+    exception_type text not null,
+    severity       text not null,
+    source_system  text,
+    feed           text,
+    location_id    text,
+    sku            text,
+    discriminator  text not null,
+    details        jsonb not null
+) on commit drop
+"""
+
+
+@dataclass
+class ExceptionsReport:
+    as_of: datetime | None
+    current_by_type: dict[str, int] = field(default_factory=dict)
+    opened: int = 0
+    reopened: int = 0
+    resolved: int = 0
+    open_total: int = 0
+    open_blocking: int = 0
+    dbt_findings: str = "absent"
+    unmapped_types: list[str] = field(default_factory=list)
+
+
+def load_owner_team_table(conn: psycopg.Connection, rules: list[OwnerTeamRule]) -> None:
+    """The editable CSV is the truth; the table is its copy for SQL joins, replaced on every build."""
+    with conn.transaction():
+        conn.execute(
+            sql.SQL("delete from {}").format(sql.Identifier(QUALITY_SCHEMA, "exception_owner_teams"))
+        )
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "insert into quality.exception_owner_teams (exception_type, feed, owner_team, why)"
+                " values (%s, %s, %s, %s)",
+                [(r.exception_type, r.feed, r.owner_team, r.why) for r in rules],
+            )
+
+
+def _malformed_files(conn: psycopg.Connection, settings: QualitySettings) -> None:
+    conn.execute(
+        sql.SQL(
+            "insert into current_findings select 'MALFORMED_FILE', %s, l.source, l.feed, null, null,"
+            " l.file_path || '|' || l.file_hash,"
+            " jsonb_build_object('file_path', l.file_path, 'reason', l.reason, 'load_id', l.load_id,"
+            "  'file_hash', l.file_hash, 'channel_id', l.channel_id, 'detected_by', 'loader')"
+            " from {} l where l.status = 'quarantined'"
+        ).format(LEDGER),
+        (settings.severity_of("MALFORMED_FILE"),),
+    )
+
+
+def _duplicate_events(conn: psycopg.Connection, feed: Feed, settings: QualitySettings) -> None:
+    names = [col.name for col in feed.columns]
+    business = sql.SQL(", ").join(sql.Identifier("r", c) for c in names)
+    location = sql.SQL("min(r.location_id)") if "location_id" in names else sql.SQL("null")
+    channel = sql.SQL("min(r.channel_id)") if "channel_id" in names else sql.SQL("null")
+    conn.execute(
+        sql.SQL(
+            "insert into current_findings select 'DUPLICATE_EVENT', %s, %s, %s, {location}, min(r.sku),"
+            " r.event_id, jsonb_build_object('event_id', r.event_id, 'copies', count(*),"
+            # 1: the same event re-sent; more: copies that disagree (counted once anyway)
+            "  'distinct_versions', count(distinct row({business})::text), 'channel_id', {channel},"
+            "  'files', (select jsonb_agg(f.file_path order by f.load_id) from {ledger} f"
+            "            where f.load_id = any(array_agg(distinct r._load_id))),"
+            "  'detected_by', 'raw_sql')"
+            " from {raw} r group by r.event_id having count(*) > 1"
+        ).format(
+            location=location,
+            business=business,
+            channel=channel,
+            ledger=LEDGER,
+            raw=sql.Identifier(RAW_SCHEMA, feed.raw_table),
+        ),
+        (settings.severity_of("DUPLICATE_EVENT"), feed.source, feed.feed_id),
+    )
+
+
+def _out_of_order_snapshots(conn: psycopg.Connection, feed: Feed, settings: QualitySettings) -> None:
+    """A snapshot delivered after a newer snapshot of the same scope.
+
+    Delivery order is the file's modification time, then its load id. Load ids alone miss the
+    common case: a run that loads a backlog loads it in path order, so a late file loads before
+    a newer one whose name sorts after it (pos_inventory_S1_..T0315Z before ..T2400Z).
+    """
+    scope_column = feed.scope[0] if len(feed.scope) == 1 else None
+    location = sql.SQL("o.scope_value") if scope_column == "location_id" else sql.SQL("null")
+    conn.execute(
+        sql.SQL(
+            "insert into current_findings select 'OUT_OF_ORDER_SNAPSHOT', %s, %s, o.feed, {location}, null,"
+            " o.scope_value || '|' || o.snapshot_ts::text,"
+            " jsonb_build_object('scope', %s::text, 'scope_value', o.scope_value,"
+            "  'snapshot_ts', o.snapshot_ts, 'newer_snapshot_ts_delivered_before', o.newer_snapshot_ts,"
+            "  'load_id', o.load_id, 'file_path', o.file_path, 'detected_by', 'snapshot_index')"
+            " from (select i.*, f.file_path, max(i.snapshot_ts) over ("
+            "         partition by i.scope_value order by f.mtime_ns, i.load_id"
+            "         rows between unbounded preceding and 1 preceding) as newer_snapshot_ts"
+            "       from {index} i join {ledger} f on f.load_id = i.load_id where i.feed = %s) o"
+            " where o.snapshot_ts < o.newer_snapshot_ts"
+        ).format(location=location, index=sql.Identifier(QUALITY_SCHEMA, "snapshot_index"), ledger=LEDGER),
+        (
+            settings.severity_of("OUT_OF_ORDER_SNAPSHOT"),
+            feed.source,
+            ", ".join(feed.scope) or "feed",
+            feed.feed_id,
+        ),
+    )
+
+
+def _gx_findings(conn: psycopg.Connection) -> None:
+    conn.execute(
+        "insert into current_findings select exception_type, severity, source_system, feed, location_id, sku,"
+        " check_name || '|' || key_values::text,"
+        " details || jsonb_build_object('keys', key_values, 'detected_by', 'great_expectations')"
+        " from quality.gx_findings"
+    )
+
+
+def _dbt_findings(conn: psycopg.Connection, settings: QualitySettings) -> str:
+    """Merge the dbt model's findings when the relation exists; says what it found."""
+    relation = settings.dbt_findings_relation
+    if not relation_exists(conn, relation):
+        return "absent"
+    schema, _, name = relation.rpartition(".")
+    columns = {
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
+            (schema or "public", name),
+        ).fetchall()
+    }
+    missing = [c for c in DBT_FINDINGS_COLUMNS if c not in columns]
+    if missing:
+        raise ValueError(
+            f"{relation} lacks column(s) {', '.join(missing)} (docs/quality.md, dbt rule findings)"
+        )
+    key = sql.SQL("coalesce(d.finding_key::text, '')") if "finding_key" in columns else sql.SQL("''")
+    conn.execute(
+        sql.SQL(
+            "insert into current_findings select d.exception_type,"
+            " coalesce(case when lower(d.severity) in ('blocking', 'warning') then lower(d.severity) end,"
+            "          s.severity, 'warning'),"
+            " d.source_system, d.feed, d.location_id, d.sku, {key},"
+            " coalesce(d.details::jsonb, '{{}}'::jsonb) || jsonb_build_object('detected_by', 'dbt')"
+            " from {relation} d left join severity_defaults s on s.exception_type = d.exception_type"
+        ).format(key=key, relation=sql.Identifier(*relation.split("."))),
+    )
+    return relation
+
+
+def _severity_defaults(conn: psycopg.Connection, settings: QualitySettings) -> None:
+    conn.execute(
+        "create temporary table severity_defaults (exception_type text primary key, severity text) on commit drop"
+    )
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "insert into severity_defaults values (%s, %s)", list(settings.exception_severity.items())
+        )
+
+
+# The merge, one statement each (psycopg binds parameters to single statements).
+MERGED_FINDINGS_SQL = """
+create temporary table merged_findings on commit drop as
+select distinct on (exception_id) *
+from (
+    select md5(concat_ws('|', f.exception_type, coalesce(f.feed, ''), coalesce(f.location_id, ''),
+                         coalesce(f.sku, ''), f.discriminator)) as exception_id,
+           f.exception_type, f.severity, f.source_system, f.feed, f.location_id, f.sku, f.details,
+           coalesce(exact.owner_team, fallback.owner_team, {default_owner}) as owner_team,
+           exact.owner_team is null and fallback.owner_team is null as unmapped
+    from current_findings f
+    left join quality.exception_owner_teams exact
+        on exact.exception_type = f.exception_type and exact.feed = f.feed
+    left join quality.exception_owner_teams fallback
+        on fallback.exception_type = f.exception_type and fallback.feed = '*'
+) findings
+-- the same finding from two sources: keep the more severe one
+order by exception_id, (severity = 'blocking') desc, details::text
+"""
+
+OPENED_SQL = """
+insert into {history} (exception_id, transition, as_of)
+select m.exception_id, case when e.exception_id is null then 'opened' else 'reopened' end, %(as_of)s
+from merged_findings m left join {exceptions} e using (exception_id)
+where e.exception_id is null or e.status = 'resolved'
+returning transition
+"""
+
+RESOLVED_SQL = """
+with gone as (
+    update {exceptions} e set status = 'resolved'
+    where e.status = 'open' and not exists (select 1 from merged_findings m where m.exception_id = e.exception_id)
+    returning e.exception_id
+)
+insert into {history} (exception_id, transition, as_of)
+select exception_id, 'resolved', %(as_of)s from gone
+"""
+
+UPSERT_SQL = """
+insert into {exceptions} as e (exception_id, exception_type, severity, source_system, feed, location_id, sku,
+                               detected_at, details, owner_team, status, first_seen_at, last_seen_at)
+select exception_id, exception_type, severity, source_system, feed, location_id, sku,
+       %(as_of)s, details, owner_team, 'open', %(as_of)s, %(as_of)s
+from merged_findings
+on conflict (exception_id) do update set
+    severity = excluded.severity,
+    source_system = excluded.source_system,
+    details = excluded.details,
+    owner_team = excluded.owner_team,
+    detected_at = case when e.status = 'resolved' then excluded.detected_at else e.detected_at end,
+    status = 'open',
+    last_seen_at = greatest(e.last_seen_at, excluded.last_seen_at)
+-- an unchanged finding on unchanged data is not rewritten
+where (e.severity, e.source_system, e.details, e.owner_team, e.status, e.last_seen_at)
+      is distinct from (excluded.severity, excluded.source_system, excluded.details, excluded.owner_team,
+                        'open', greatest(e.last_seen_at, excluded.last_seen_at))
+"""
+
+
+def _fallback_as_of(conn: psycopg.Connection) -> datetime | None:
+    """Nothing loaded yet (only quarantined files): the newest discovery in the ledger stands in."""
+    row = conn.execute(sql.SQL("select max(discovered_at) from {}").format(LEDGER)).fetchone()
+    return row[0] if row else None
+
+
+def build_inventory_exceptions(url: str, directory: Path | None = None) -> ExceptionsReport:
+    """Rebuild quality.inventory_exceptions from the current findings (validate the suites first)."""
+    directory = directory or expectations_dir()
+    settings = load_quality_settings(directory)
+    owner_rules = load_owner_teams(directory)
+    with psycopg.connect(url) as conn:
+        ensure_quality_schema(conn)
+        snapshot_feeds = [f for f in FEEDS if f.kind == "snapshot"]
+        for feed in snapshot_feeds:
+            refresh_snapshot_index(conn, feed)
+        as_of = data_as_of(conn) or _fallback_as_of(conn)
+        report = ExceptionsReport(as_of=as_of)
+        with conn.transaction():
+            # One build at a time: two interleaved merges would resolve each other's findings.
+            conn.execute("select pg_advisory_xact_lock(hashtext('omni.inventory_exceptions'))")
+            load_owner_team_table(conn, owner_rules)
+            conn.execute(CURRENT_FINDINGS_DDL)
+            _severity_defaults(conn, settings)
+            _malformed_files(conn, settings)
+            for feed in FEEDS:
+                if feed.kind == "event":
+                    _duplicate_events(conn, feed, settings)
+            for feed in snapshot_feeds:
+                _out_of_order_snapshots(conn, feed, settings)
+            _gx_findings(conn)
+            report.dbt_findings = _dbt_findings(conn, settings)
+            if as_of is not None:
+                _merge(conn, as_of, report)
+    return report
+
+
+def _merge(conn: psycopg.Connection, as_of: datetime, report: ExceptionsReport) -> None:
+    names = {"history": HISTORY, "exceptions": EXCEPTIONS}
+    conn.execute(sql.SQL(MERGED_FINDINGS_SQL).format(default_owner=sql.Literal(DEFAULT_OWNER_TEAM)))
+    # Transitions are logged before the rows change: they compare with the previous state.
+    transitions = Counter(r[0] for r in conn.execute(sql.SQL(OPENED_SQL).format(**names), {"as_of": as_of}))
+    report.opened, report.reopened = transitions["opened"], transitions["reopened"]
+    report.resolved = conn.execute(sql.SQL(RESOLVED_SQL).format(**names), {"as_of": as_of}).rowcount
+    conn.execute(sql.SQL(UPSERT_SQL).format(**names), {"as_of": as_of})
+    report.current_by_type = dict(
+        conn.execute("select exception_type, count(*) from merged_findings group by 1 order by 1").fetchall()
+    )
+    report.unmapped_types = [
+        r[0]
+        for r in conn.execute("select distinct exception_type from merged_findings where unmapped order by 1")
+    ]
+    totals = conn.execute(
+        sql.SQL(
+            "select count(*), count(*) filter (where severity = 'blocking') from {} where status = 'open'"
+        ).format(EXCEPTIONS)
+    ).fetchone()
+    report.open_total, report.open_blocking = (totals[0], totals[1]) if totals else (0, 0)

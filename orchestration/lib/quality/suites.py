@@ -1,0 +1,157 @@
+"""Expectation suite files and the meta every expectation carries.
+
+A suite is a Great Expectations 1.x suite file (the JSON GX itself writes) under
+`expectations/gx/expectations/`; the suite `raw.pos__inventory` lives in `raw/pos__inventory.json`,
+where GX's file context looks for it. On top of GX, every expectation's `meta` says what a failure
+means for the platform:
+
+- `check_name`: stable name within the suite (exception ids and check metadata use it);
+- `severity`: blocking or warning (GX's own `severity` field mirrors it: critical or warning);
+- `exception_type`: the exception a failing key becomes (UNKNOWN_SKU, STALE_FEED, ...);
+- `report_keys`: the columns that identify a failing key (GX's unexpected index columns, or the
+  columns an UnexpectedRowsExpectation query returns).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestration.lib.feeds import Feed
+from orchestration.lib.quality.settings import SEVERITIES, QualityConfigError
+
+SUITES_SUBDIR = Path("gx") / "expectations"
+CUSTOM_SUBDIR = Path("custom")
+RAW_SUITE_PREFIX = "raw"
+UNEXPECTED_ROWS = "unexpected_rows_expectation"
+# GX's own severity field, kept in step with meta.severity so GX tooling shows the same thing.
+GX_SEVERITY = {"blocking": "critical", "warning": "warning"}
+
+_CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_EXCEPTION_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def suite_name(feed: Feed) -> str:
+    return f"{RAW_SUITE_PREFIX}.{feed.raw_table}"
+
+
+def suite_file(directory: Path, name: str) -> Path:
+    """Where GX's file context keeps a suite: dots in the name are folders."""
+    *folders, stem = name.split(".")
+    return directory / SUITES_SUBDIR / Path(*folders, f"{stem}.json")
+
+
+def custom_file(directory: Path, name: str) -> Path:
+    """Hand-written expectations merged into the generated suite of the same name."""
+    return directory / CUSTOM_SUBDIR / f"{name}.json"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One expectation of a suite, with the platform's meaning of its failure."""
+
+    check_name: str
+    type: str
+    severity: str
+    exception_type: str
+    report_keys: tuple[str, ...]
+    config: dict[str, Any]
+
+    @property
+    def is_sql(self) -> bool:
+        """An UnexpectedRowsExpectation: its query returns one row per failing key."""
+        return self.type == UNEXPECTED_ROWS
+
+    @property
+    def column(self) -> str | None:
+        return self.config.get("kwargs", {}).get("column")
+
+    @property
+    def description(self) -> str:
+        return self.config.get("description") or self.check_name
+
+
+def parse_rule(config: dict[str, Any], where: str) -> Rule:
+    meta = config.get("meta") or {}
+    check_name = meta.get("check_name")
+    label = f"{where}: expectation {check_name or config.get('type')!r}"
+    if not isinstance(check_name, str) or not _CHECK_NAME.match(check_name):
+        raise QualityConfigError(f"{label}: meta.check_name must be snake_case")
+    severity = meta.get("severity")
+    if severity not in SEVERITIES:
+        raise QualityConfigError(f"{label}: meta.severity must be one of {', '.join(SEVERITIES)}")
+    native = config.get("severity")
+    if native is not None and native != GX_SEVERITY[severity]:
+        raise QualityConfigError(
+            f"{label}: GX severity {native!r} contradicts meta.severity {severity!r}; "
+            "set meta.severity only and regenerate"
+        )
+    exception_type = meta.get("exception_type")
+    if not isinstance(exception_type, str) or not _EXCEPTION_TYPE.match(exception_type):
+        raise QualityConfigError(f"{label}: meta.exception_type must be UPPER_SNAKE_CASE")
+    keys = meta.get("report_keys")
+    # An empty list is a feed-level check: at most one finding per feed (e.g. an unscoped snapshot).
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise QualityConfigError(f"{label}: meta.report_keys must be a list of column names")
+    if not isinstance(config.get("type"), str):
+        raise QualityConfigError(f"{label}: type is missing")
+    return Rule(check_name, config["type"], severity, exception_type, tuple(keys), config)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    feed_id: str
+    table: str
+    # Columns GX returns for every failing row of a row-level expectation (unexpected index).
+    index_columns: tuple[str, ...]
+    rules: tuple[Rule, ...]
+    document: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        """Changes whenever the suite does: a changed suite is re-validated from scratch."""
+        canonical = json.dumps(self.document, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def rules_of(self, severity: str) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.rules if rule.severity == severity)
+
+    def rule(self, check_name: str) -> Rule:
+        for rule in self.rules:
+            if rule.check_name == check_name:
+                return rule
+        raise KeyError(check_name)
+
+
+def parse_suite(document: dict[str, Any], where: str) -> Suite:
+    meta = document.get("meta") or {}
+    name = document.get("name")
+    if not isinstance(name, str) or not name:
+        raise QualityConfigError(f"{where}: the suite has no name")
+    for key in ("feed", "table", "index_columns"):
+        if key not in meta:
+            raise QualityConfigError(f"{where}: suite meta.{key} is missing")
+    rules = tuple(parse_rule(config, where) for config in document.get("expectations", []))
+    names = [rule.check_name for rule in rules]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise QualityConfigError(f"{where}: check_name used twice: {', '.join(duplicates)}")
+    return Suite(name, meta["feed"], meta["table"], tuple(meta["index_columns"]), rules, document)
+
+
+def load_suite(directory: Path, name: str) -> Suite:
+    path = suite_file(directory, name)
+    if not path.exists():
+        raise QualityConfigError(
+            f"{path} is missing: run `python -m orchestration.lib.expectation_suites` to generate the suites"
+        )
+    return parse_suite(json.loads(path.read_text()), str(path))
+
+
+def load_feed_suite(directory: Path, feed: Feed) -> Suite:
+    return load_suite(directory, suite_name(feed))

@@ -1,0 +1,117 @@
+"""The quality area in Dagster: checks on every raw feed asset, and the gate that blocks downstream."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from orchestration.definitions import defs
+from orchestration.defs.ingestion.assets import INGESTION_ASSETS, raw_asset_key
+from orchestration.defs.quality.assets import (
+    BLOCKING_GATE_KEY,
+    GATE_CHECK,
+    INVENTORY_EXCEPTIONS_KEY,
+    QUALITY_ASSETS,
+    blocking_gate,
+)
+from orchestration.defs.quality.checks import raw_suite_checks
+from orchestration.defs.quality.resources import BLOCKING_CHECK, WARNING_CHECK, GreatExpectationsValidator
+from orchestration.defs.resources import Warehouse
+from orchestration.lib.feeds import FEEDS
+from orchestration.lib.quality.suites import load_feed_suite
+from orchestration.lib.settings import EXPECTATIONS_DIR, PROJECT_DIR
+from tests.quality.conftest import exceptions
+from tests.quality.world import clean_rows, feed, later, write_clean_world, write_feed
+
+REPLENISHMENT_PROBE = dg.AssetKey(["replenishment", "probe"])
+
+
+@dg.asset(key=REPLENISHMENT_PROBE, deps=[BLOCKING_GATE_KEY])
+def replenishment_probe() -> dg.MaterializeResult:
+    """Stands in for a replenishment or finance asset: it depends on the gate, as they will."""
+    return dg.MaterializeResult()
+
+
+def test_every_raw_feed_asset_shows_its_suite_as_checks() -> None:
+    check_keys = set(defs.resolve_asset_graph().asset_check_keys)
+    for target in FEEDS:
+        suite = load_feed_suite(EXPECTATIONS_DIR, target)
+        expected = {
+            name
+            for severity, name in (("blocking", BLOCKING_CHECK), ("warning", WARNING_CHECK))
+            if suite.rules_of(severity)
+        }
+        assert expected, target.feed_id
+        assert {dg.AssetCheckKey(raw_asset_key(target), name) for name in expected} <= check_keys
+    assert dg.AssetCheckKey(BLOCKING_GATE_KEY, GATE_CHECK) in check_keys
+    assert all(spec.blocking for spec in blocking_gate.check_specs)
+    # raw checks would skip dbt and the exceptions table too: the gate blocks instead (docs/quality.md)
+    assert not any(spec.blocking for spec in raw_suite_checks.check_specs)
+
+
+def test_loading_the_definitions_does_not_import_great_expectations() -> None:
+    code = "import sys, orchestration.definitions; sys.exit('great_expectations' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, check=False).returncode == 0
+
+
+@pytest.fixture
+def warehouse_env(db_url: str, landing: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMNI_DATABASE_URL", db_url)
+    monkeypatch.setenv("OMNI_LANDING_DIR", str(landing))
+    monkeypatch.delenv("OMNI_RESOLVED_DATABASE_URL", raising=False)
+
+
+def run_everything(instance: dg.DagsterInstance) -> dg.ExecuteInJobResult:
+    return dg.materialize(
+        [*INGESTION_ASSETS, raw_suite_checks, *QUALITY_ASSETS, replenishment_probe],
+        instance=instance,
+        resources={"warehouse": Warehouse(), "great_expectations": GreatExpectationsValidator()},
+        raise_on_error=False,
+    )
+
+
+def test_blocking_gate_stops_replenishment_on_bad_data_only(
+    warehouse_env: None, db_url: str, landing: Path
+) -> None:
+    write_clean_world(landing)
+    counts = feed("pos/inventory")
+    store = "location_id_0"  # a known store
+    write_feed(
+        landing, counts, "counts_negative_damaged.csv", clean_rows(counts, later(1), count=1, location_id=store, damaged=-2)
+    )
+
+    with dg.instance_for_test() as instance:
+        bad = run_everything(instance)
+        evaluations = {(e.asset_key, e.check_name): e for e in bad.get_asset_check_evaluations()}
+        materialized = {e.asset_key for e in bad.get_asset_materialization_events()}
+
+        assert not bad.success
+        counts_check = evaluations[(raw_asset_key(counts), BLOCKING_CHECK)]
+        assert not counts_check.passed and counts_check.severity == dg.AssetCheckSeverity.ERROR
+        assert counts_check.metadata["sample_keys"].value["damaged_not_negative"][0]["location_id"] == store
+        assert counts_check.metadata["unexpected_count"].value == 1
+        assert all(
+            e.passed
+            for (key, _), e in evaluations.items()
+            if key not in (raw_asset_key(counts), BLOCKING_GATE_KEY)
+        )
+        assert not evaluations[(BLOCKING_GATE_KEY, GATE_CHECK)].passed
+        assert INVENTORY_EXCEPTIONS_KEY in materialized and REPLENISHMENT_PROBE not in materialized
+        assert exceptions(db_url, "exception_type", "location_id", "status") == [
+            ("NEGATIVE_QUANTITY", store, "open")
+        ]
+
+        # the till sends a corrected count: the next run resolves the exception and lets replenishment run
+        write_feed(landing, counts, "counts_corrected.csv", clean_rows(counts, later(2), count=1, location_id=store))
+        good = run_everything(instance)
+
+    assert good.success
+    assert all(e.passed for e in good.get_asset_check_evaluations())
+    assert REPLENISHMENT_PROBE in {e.asset_key for e in good.get_asset_materialization_events()}
+    assert exceptions(db_url, "exception_type", "location_id", "status") == [
+        ("NEGATIVE_QUANTITY", store, "resolved")
+    ]
