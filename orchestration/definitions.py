@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from orchestration.defs.dbt import definitions as dbt
 from orchestration.defs.ingestion import definitions as ingestion
 from orchestration.defs.quality import definitions as quality
 from orchestration.defs.resources import Warehouse
@@ -23,5 +24,6 @@ defs = dg.Definitions.merge(
         ],
     ),
     ingestion.defs,
+    dbt.defs,
     quality.defs,
 )

@@ -21,7 +21,9 @@ def prepare(settings: Settings | None = None) -> str:
 
 def prepare_artifacts() -> list[str]:
     """Build-time artifacts: the dbt manifest, parsed once instead of on every code-location load."""
-    return []
+    from orchestration.defs.dbt.project import prepare_manifest
+
+    return [f"dbt manifest: {prepare_manifest()}"]
 
 
 def run_everything(settings: Settings | None = None) -> tuple[bool, str]:

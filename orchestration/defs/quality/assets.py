@@ -27,7 +27,7 @@ BLOCKING_GATE_KEY = dg.AssetKey(["quality", "blocking_gate"])
 GATE_CHECK = "no_failed_blocking_expectations"
 # The dbt model `quality_rule_findings` (NEGATIVE_ON_HAND, OVERSOLD, ...) must be built before the
 # exceptions: when it joins the dbt project, add its asset key here.
-DBT_RULE_FINDINGS_DEPS: tuple[dg.AssetKey, ...] = ()
+DBT_RULE_FINDINGS_DEPS: tuple[dg.AssetKey, ...] = (dg.AssetKey(["quality", "quality_rule_findings"]),)
 
 
 def build_inventory_exceptions_asset(extra_deps: tuple[dg.AssetKey, ...] = ()) -> dg.AssetsDefinition:

@@ -1,0 +1,37 @@
+{#
+  The read-only BI role (var bi_role, default omni_bi): created if missing (NOLOGIN: people log in
+  with their own roles and are granted omni_bi), given USAGE and SELECT on the BI-facing schemas
+  only (var bi_schemas: marts now; quality, replenishment, finance, ops when later issues create
+  them). Raw, staging, intermediate and meta stay closed, and are revoked explicitly in case
+  someone granted them by hand. Runs at the end of every build: dbt recreates views, which drops
+  their grants, and new tables must be covered too.
+#}
+{% macro omni_grant_bi_access() %}
+{%- set role = var('bi_role') -%}
+{%- set closed_schemas = ['raw', 'staging', 'intermediate', 'meta'] -%}
+do $$
+declare
+    schema_name text;
+begin
+    if not exists (select 1 from pg_roles where rolname = '{{ role }}') then
+        begin
+            create role {{ role }} nologin;
+        exception when duplicate_object or unique_violation then
+            null;  -- another build created it meanwhile (roles are cluster-wide)
+        end;
+    end if;
+    foreach schema_name in array array[{% for s in var('bi_schemas') %}'{{ s }}'{{ ', ' if not loop.last }}{% endfor %}]::text[] loop
+        if exists (select 1 from pg_namespace where nspname = schema_name) then
+            execute format('grant usage on schema %I to {{ role }}', schema_name);
+            execute format('grant select on all tables in schema %I to {{ role }}', schema_name);
+        end if;
+    end loop;
+    foreach schema_name in array array[{% for s in closed_schemas %}'{{ s }}'{{ ', ' if not loop.last }}{% endfor %}]::text[] loop
+        if exists (select 1 from pg_namespace where nspname = schema_name) then
+            execute format('revoke all on schema %I from {{ role }}', schema_name);
+            execute format('revoke all on all tables in schema %I from {{ role }}', schema_name);
+        end if;
+    end loop;
+end
+$$;
+{% endmacro %}

@@ -1,0 +1,60 @@
+{#
+  Helpers of the incremental design (docs/data-model.md, "How incremental works").
+
+  Every incremental table stamps the rows it (re)writes with `_run_seq`, the build that wrote
+  them. A downstream model finds what changed upstream since its own watermark with
+  `_run_seq > build.watermark` (omni_build_state), recomputes only those keys, writes only the rows whose
+  values actually differ from what it holds, so an unchanged key is never rewritten and changes
+  do not cascade further than they must.
+#}
+
+{#
+  Distinct values of an indexed column without reading the whole table: a recursive "skip scan"
+  that jumps from one value to the next through the index (PostgreSQL 16 has no native one).
+#}
+{% macro omni_distinct_values(relation, column) -%}
+    select {{ column }} from (
+        with recursive walked(value) as (
+            (select {{ column }} from {{ relation }} where {{ column }} is not null order by {{ column }} limit 1)
+            union all
+            select (
+                select {{ column }} from {{ relation }} as next_row
+                where next_row.{{ column }} > walked.value
+                order by next_row.{{ column }} limit 1
+            )
+            from walked
+            where walked.value is not null
+        )
+        select value as {{ column }} from walked where value is not null
+    ) as distinct_{{ column }}_values
+{%- endmacro %}
+
+
+{#
+  Rows of `new_rows` (a CTE) that are new or differ from the stored row of the same key;
+  in a full build, all of them.
+#}
+{% macro omni_changed_only(new_rows, key, columns) -%}
+    select new_rows.*
+    from {{ new_rows }} as new_rows
+    {%- if is_incremental() %}
+    left join {{ this }} as stored on {{ omni_match('stored', 'new_rows', key) }}
+    where stored.{{ key[0] }} is null
+       or ({% for c in columns %}new_rows.{{ c }}{{ ', ' if not loop.last }}{% endfor %})
+          is distinct from ({% for c in columns %}stored.{{ c }}{{ ', ' if not loop.last }}{% endfor %})
+    {%- endif %}
+{%- endmacro %}
+
+
+{#
+  Compile-time: has `relation` rows written after this model's watermark? Lets a model skip a
+  whole-table comparison when an input did not change. Always true in a full build.
+#}
+{% macro omni_changed_since_watermark(relation, build) -%}
+    {%- if not execute or not is_incremental() -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set rows = run_query(
+        "select exists (select 1 from " ~ relation ~ " where _run_seq > " ~ build.watermark ~ ")").rows -%}
+    {{ return(rows[0][0] in (true, 'True', 't')) }}
+{%- endmacro %}

@@ -1,0 +1,74 @@
+{{ config(
+    incremental_strategy='delete+insert',
+    unique_key='sku',
+    indexes=[{'columns': ['_run_seq']}],
+) }}
+{% set build = omni_build_state() %}
+{#
+  Network ATP per sku: the sum of atp over all locations, minus the units of marketplace
+  channels' orders whose latest status is accepted (sold but not allocated to a location yet),
+  floored at 0. A channel is a marketplace by its policy's channel_type; orders of a channel
+  without a policy are not counted (the UNKNOWN channel shows in quality).
+  Rebuilt per sku: skus whose positions or channel orders changed, and every sku with orders
+  when the channel policy feed changed (a channel's type may have changed).
+#}
+-- depends_on: {{ ref('stg_erp__channel_policy') }}
+{% set watermark = build.watermark -%}
+
+with skus_to_refresh as (
+    {%- if is_incremental() %}
+    select sku from {{ ref('int_inventory__positions') }} where _run_seq > {{ watermark }}
+    union
+    select sku from {{ ref('int_channel__order_state') }} where _run_seq > {{ watermark }}
+    {%- if omni_changed_since_watermark(ref('stg_erp__channel_policy'), build) %}
+    union
+    {{ omni_distinct_values(ref('int_channel__order_state'), 'sku') }}
+    {%- endif %}
+    {%- else %}
+    {{ omni_distinct_values(ref('int_inventory__position_keys'), 'sku') }}
+    union
+    {{ omni_distinct_values(ref('int_channel__order_state'), 'sku') }}
+    {%- endif %}
+),
+
+location_atp as (
+    select positions.sku, sum(positions.atp) as total_atp
+    from {{ ref('int_inventory__positions') }} as positions
+    where positions.sku in (select sku from skus_to_refresh)
+    group by positions.sku
+),
+
+marketplace_unallocated as (
+    select orders.sku, sum(orders.order_qty) as unallocated_qty
+    from {{ ref('int_channel__order_state') }} as orders
+    join {{ ref('int_channel__policies') }} as channels using (channel_id)
+    where channels.channel_type = 'marketplace'
+      and orders.latest_status = 'accepted'
+      and orders.sku in (select sku from skus_to_refresh)
+    group by orders.sku
+),
+
+network as (
+    select
+        skus_to_refresh.sku,
+        coalesce(location_atp.total_atp, 0)::integer as location_atp,
+        coalesce(marketplace_unallocated.unallocated_qty, 0)::integer as marketplace_unallocated_qty,
+        greatest(
+            0, coalesce(location_atp.total_atp, 0) - coalesce(marketplace_unallocated.unallocated_qty, 0)
+        )::integer as atp
+    from skus_to_refresh
+    left join location_atp using (sku)
+    left join marketplace_unallocated using (sku)
+),
+
+changed as (
+    {{ omni_changed_only('network', ['sku'], ['location_atp', 'marketplace_unallocated_qty', 'atp']) }}
+)
+
+select
+    sku,
+    location_atp,
+    marketplace_unallocated_qty,
+    atp,
+    {{ build.run_seq }}::bigint as _run_seq
+from changed

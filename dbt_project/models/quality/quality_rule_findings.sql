@@ -1,0 +1,125 @@
+{#
+  Findings of the rules that need the canonical state (CONTRACT.md section 4), one row per
+  finding, merged by the Python asset quality/inventory_exceptions into quality.inventory_exceptions
+  (which gives them stable ids and the open/resolved lifecycle). severity is null: the default of
+  expectations/config.yml applies, so operations can re-grade a rule without touching SQL.
+  finding_key tells apart findings of the same type, feed, location and sku (a listing per channel,
+  a transfer per transfer_id).
+#}
+
+with positions as (
+    select positions.*, attributes.stock_system
+    from {{ ref('inventory_position') }} as positions
+    left join {{ ref('int_locations__attributes') }} as attributes using (location_id)
+),
+
+negative_on_hand as (
+    select
+        'NEGATIVE_ON_HAND' as exception_type,
+        stock_system as source_system,
+        stock_system || '/inventory' as feed,
+        location_id,
+        sku,
+        jsonb_build_object(
+            'on_hand', on_hand, 'as_of', as_of, 'source_snapshot_ts', source_snapshot_ts
+        ) as details,
+        '' as finding_key
+    from positions
+    where on_hand < 0
+),
+
+oversold_positions as (
+    -- Reservations and allocated lines exceed sellable stock: orders that cannot be served.
+    select
+        'OVERSOLD' as exception_type,
+        'oms' as source_system,
+        'oms/reservations' as feed,
+        location_id,
+        sku,
+        jsonb_build_object(
+            'shortfall', shortfall, 'available', available, 'reserved', reserved,
+            'committed', committed, 'as_of', as_of
+        ) as details,
+        '' as finding_key
+    from positions
+    where shortfall > 0
+),
+
+oversold_listings as (
+    -- A channel publishes more than the network may promise it: it will sell units it lacks.
+    select
+        'OVERSOLD' as exception_type,
+        'channel' as source_system,
+        'channel/listings' as feed,
+        null::text as location_id,
+        listings.sku,
+        jsonb_build_object(
+            'channel_id', listings.channel_id, 'published_qty', listings.published_qty,
+            'ats', coalesce(channel_ats.ats, 0)
+        ) as details,
+        listings.channel_id as finding_key
+    from {{ ref('stg_channel__listings') }} as listings
+    left join {{ ref('atp_by_channel') }} as channel_ats
+        on channel_ats.channel_id = listings.channel_id and channel_ats.sku = listings.sku
+    where listings.published_qty > coalesce(channel_ats.ats, 0)
+),
+
+overdue_transfers as (
+    -- Shipped, not fully received, and expected before the data time: stuck in the pipeline.
+    select
+        'TRANSFER_OVERDUE' as exception_type,
+        'erp' as source_system,
+        'erp/transfers' as feed,
+        transfers.to_location_id as location_id,
+        transfers.sku,
+        jsonb_build_object(
+            'transfer_id', transfers.transfer_id, 'from_location_id', transfers.from_location_id,
+            'in_transit_qty', transfers.in_transit_qty, 'expected_at', transfers.expected_at,
+            'as_of', build_as_of.as_of
+        ) as details,
+        transfers.transfer_id as finding_key
+    from {{ ref('int_supply__transfer_lines') }} as transfers
+    cross join {{ ref('int_availability__as_of') }} as build_as_of
+    where transfers.transfer_status = 'shipped'
+      and transfers.in_transit_qty > 0
+      and transfers.expected_at < build_as_of.as_of
+),
+
+book_vs_physical as (
+    {{ omni_book_vs_physical() }}
+),
+
+count_variances as (
+    select
+        'COUNT_VARIANCE' as exception_type,
+        'erp' as source_system,
+        'erp/book_inventory' as feed,
+        location_id,
+        sku,
+        jsonb_build_object(
+            'book_qty', book_qty, 'physical_qty', physical_qty, 'variance_qty', variance_qty,
+            'tolerance_units', {{ var('count_variance_tolerance_units') }}
+        ) as details,
+        '' as finding_key
+    from book_vs_physical
+    where beyond_tolerance
+),
+
+findings as (
+    select * from negative_on_hand
+    union all select * from oversold_positions
+    union all select * from oversold_listings
+    union all select * from overdue_transfers
+    union all select * from count_variances
+)
+
+select
+    exception_type,
+    null::text as severity,
+    source_system,
+    feed,
+    location_id,
+    sku,
+    details,
+    finding_key
+from findings

@@ -1,0 +1,6 @@
+{# Rows where a quantity the contract says can never be negative is negative. #}
+{% test non_negative(model, column_name) %}
+select {{ column_name }}
+from {{ model }}
+where {{ column_name }} < 0
+{% endtest %}

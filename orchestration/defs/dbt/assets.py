@@ -1,0 +1,102 @@
+"""dbt models as Dagster assets, dbt tests as asset checks.
+
+Asset keys mirror the warehouse relations: `[schema, model]` for models (`["marts",
+"inventory_position"]`, `["staging", "stg_pos__sales"]`) and dagster-dbt's default
+`[source_name, table]` for sources, i.e. `["raw", "<source>__<feed>"]`, the keys of the ingestion
+assets, so each staging model hangs below its feed. dbt tests on models and on the raw sources
+become asset checks; unit tests run inside `dbt build` before their model.
+
+(No `from __future__ import annotations` here: Dagster reads the config annotation at runtime.)
+"""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from orchestration.defs.dbt.project import (
+    DBT_PROJECT,
+    dbt_cli_resource,
+    manifest_is_current,
+    manifest_path,
+    prepare_manifest,
+)
+
+# One dbt build at a time: the incremental bookkeeping assumes builds do not overlap
+# (docs/data-model.md, "Limits"). The instance config sets this pool's limit to 1.
+DBT_POOL = "omni_dbt"
+# Models tagged so (replenishment, finance; dbt_project.yml) act on data the quality gate passed:
+# they belong to the second dbt op (orchestration/defs/dbt/downstream.py), not to this one.
+AFTER_QUALITY_GATE = "after_quality_gate"
+
+LAYER_GROUPS = {"staging": "dbt_staging", "intermediate": "dbt_intermediate", "marts": "dbt_marts"}
+
+
+class OmniDbtTranslator(DagsterDbtTranslator):
+    """Keys models by [schema, name] and groups them by layer."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            relation = dbt_resource_props.get("alias") or dbt_resource_props["name"]
+            return dg.AssetKey([dbt_resource_props["schema"], relation])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] != "model":
+            return super().get_group_name(dbt_resource_props)
+        fqn = dbt_resource_props.get("fqn", [])
+        layer = fqn[1] if len(fqn) > 2 else None
+        return LAYER_GROUPS.get(layer or "", "dbt")
+
+
+TRANSLATOR = OmniDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True)
+)
+
+
+class DbtBuildConfig(dg.Config):
+    """Run config of the dbt assets."""
+
+    full_refresh: bool = False  # rebuild every incremental table from raw (same result, slower)
+
+
+def manifest() -> str:
+    # Prepared at build/CI time (prepare_manifest); only a missing manifest is parsed here, once.
+    if not manifest_path().exists():
+        prepare_manifest()
+    elif not manifest_is_current():
+        dg.get_dagster_logger().warning(
+            "dbt manifest is older than the dbt project files: run `python -m orchestration.defs.dbt.project`"
+        )
+    return str(manifest_path())
+
+
+@dbt_assets(
+    manifest=manifest(),
+    project=DBT_PROJECT,
+    exclude=f"tag:{AFTER_QUALITY_GATE}",
+    dagster_dbt_translator=TRANSLATOR,
+    name="omni_dbt",
+    pool=DBT_POOL,
+)
+def omni_dbt_assets(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
+) -> Iterator[Any]:
+    """`dbt build` of the selected models and their data tests (the asset checks).
+
+    dbt unit tests check the SQL, not the data: CI runs them (tests/dbt builds with them), so the
+    production builds leave them out and every micro-batch saves their few seconds.
+    """
+    yield from dbt_build(context, dbt, config)
+
+
+def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig) -> Iterator[Any]:
+    """`dbt build` of the op's selection, unit tests excluded (see omni_dbt_assets)."""
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    if config.full_refresh:
+        args.append("--full-refresh")
+    yield from dbt.cli(args, context=context).stream()
+
+
+dbt_resource = dbt_cli_resource()

@@ -1,0 +1,54 @@
+"""The dbt sources YAML is generated from the feed registry and committed: it must be current."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+from orchestration.lib import dbt_sources
+from orchestration.lib.feeds import FEEDS
+from orchestration.lib.settings import DBT_PROJECT_DIR
+
+
+def test_generated_sources_are_up_to_date() -> None:
+    stale = dbt_sources.stale_files(DBT_PROJECT_DIR)
+    assert not stale, f"run `python -m orchestration.lib.dbt_sources`; stale: {stale}"
+    assert dbt_sources.main(["--check"]) == 0
+
+
+def test_every_feed_is_a_raw_source_table_with_its_columns_and_tests() -> None:
+    tables = {}
+    for path in dbt_sources.rendered_files(DBT_PROJECT_DIR):
+        for source in yaml.safe_load(path.read_text())["sources"]:
+            for table in source["tables"]:
+                tables[(source["name"], table["name"])] = table
+    for feed in FEEDS:
+        table = tables[("raw", feed.raw_table)]  # dagster-dbt key ["raw", "<source>__<feed>"]
+        columns = {c["name"]: c for c in table["columns"]}
+        assert [c.name for c in feed.columns] == list(columns)[: len(feed.columns)]
+        assert {"_load_id", "_loaded_at"} <= set(columns)
+        for name in feed.not_null_columns:
+            assert "not_null" in columns[name]["data_tests"], (feed.feed_id, name)
+        for col in feed.columns:
+            assert columns[col.name]["description"] == col.description
+            if col.allowed:
+                accepted = next(
+                    t["accepted_values"]
+                    for t in columns[col.name]["data_tests"]
+                    if isinstance(t, dict) and "accepted_values" in t
+                )
+                assert accepted["arguments"]["values"] == list(col.allowed)
+    assert ("meta", "file_ledger") in tables
+
+
+def test_check_fails_when_a_generated_file_is_edited(tmp_path: Path) -> None:
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR / "models", project / "models")
+    assert dbt_sources.main(["--check", "--project-dir", str(project)]) == 0
+    edited = project / "models" / "staging" / "pos" / "_pos__sources.yml"
+    edited.write_text(edited.read_text().replace("Store till stock counts", "Till counts"))
+    assert dbt_sources.main(["--check", "--project-dir", str(project)]) == 1
+    assert dbt_sources.write_files(project) == [edited]
+    assert dbt_sources.main(["--check", "--project-dir", str(project)]) == 0
