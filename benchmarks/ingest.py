@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import psycopg
 
-from orchestration.lib import embedded_postgres
+from benchmarks.common import scratch_warehouse
 from orchestration.lib.loader import ingest
-from orchestration.lib.raw_schema import ensure_warehouse
-from orchestration.lib.settings import load_settings
 
 COLUMNS = "location_id text, sku text, on_hand integer, damaged integer, snapshot_ts timestamptz"
 
@@ -50,24 +47,13 @@ def bare_copy(url: str, path: Path, unlogged: bool) -> float:
         return time.perf_counter() - started
 
 
-def scratch_database(server_url: str) -> str:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute("drop database if exists omni_bench with (force)")
-        conn.execute("create database omni_bench")
-    return server_url.rsplit("/", 1)[0] + "/omni_bench"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/ingest.json"))
     args = parser.parse_args()
 
-    settings = load_settings()
-    server = settings.database_url or embedded_postgres.start(Path(tempfile.gettempdir()) / "omni-bench-pg")
-    url = scratch_database(server)
-    with psycopg.connect(url) as conn:
-        ensure_warehouse(conn)
+    url = scratch_warehouse("omni_bench")
 
     with tempfile.TemporaryDirectory() as tmp:
         landing = Path(tmp) / "landing"
@@ -93,11 +79,7 @@ def main() -> None:
         "loader_vs_unlogged_copy": round(unlogged / loader, 3),
         "loader_vs_logged_copy": round(logged / loader, 3),
     }
-    width = max(map(len, results))
-    for key, value in results.items():
-        print(f"{key:<{width}}  {value}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    report(results, args.json)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Starts (or reuses) the embedded PostgreSQL in a scratch folder unless OMNI_DATAB
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -28,26 +27,17 @@ from pathlib import Path
 
 import psycopg
 
-from orchestration.lib import embedded_postgres
+from benchmarks.common import scratch_warehouse
 from orchestration.lib.feeds import FEEDS
 from orchestration.lib.loader import ingest
 from orchestration.lib.quality.exceptions import build_inventory_exceptions
 from orchestration.lib.quality.validation import FeedValidator
-from orchestration.lib.raw_schema import ensure_warehouse
-from orchestration.lib.settings import load_settings
 from orchestration.simulator.config import SimulationConfig
 from orchestration.simulator.run import simulate
 
 BUDGET = 0.20
 # What a suite's validation leaves behind; emptied to repeat the same work.
 QUALITY_STATE = ("gx_validations", "gx_findings", "gx_validated_loads", "snapshot_index")
-
-
-def scratch_database(server_url: str) -> str:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute("drop database if exists omni_bench_quality with (force)")
-        conn.execute("create database omni_bench_quality")
-    return server_url.rsplit("/", 1)[0] + "/omni_bench_quality"
 
 
 def reset_quality_state(url: str) -> None:
@@ -76,11 +66,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/quality.json"))
     args = parser.parse_args()
 
-    settings = load_settings()
-    server = settings.database_url or embedded_postgres.start(Path(tempfile.gettempdir()) / "omni-bench-pg")
-    url = scratch_database(server)
-    with psycopg.connect(url) as conn:
-        ensure_warehouse(conn)
+    url = scratch_warehouse("omni_bench_quality")
 
     with tempfile.TemporaryDirectory() as tmp:
         config = SimulationConfig(
@@ -135,11 +121,7 @@ def main() -> None:
         "exceptions_by_type": exceptions.current_by_type,
         "faults_injected": summary.faults_injected,
     }
-    width = max(map(len, results))
-    for key, value in results.items():
-        print(f"{key:<{width}}  {value}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    report(results, args.json)
 
 
 if __name__ == "__main__":
