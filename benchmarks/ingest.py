@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchmarks.common import scratch_warehouse
+from benchmarks.common import report, scratch_warehouse
 from orchestration.lib.loader import ingest
 
 COLUMNS = "location_id text, sku text, on_hand integer, damaged integer, snapshot_ts timestamptz"
@@ -66,9 +66,9 @@ def main() -> None:
         unlogged = bare_copy(url, path, unlogged=True)
         logged = bare_copy(url, path, unlogged=False)
         started = time.perf_counter()
-        report = ingest(url, landing)
+        loaded = ingest(url, landing)
         loader = time.perf_counter() - started
-        assert report.rows_loaded == args.rows, report.summary()
+        assert loaded.rows_loaded == args.rows, loaded.summary()
 
     results = {
         "rows": args.rows,

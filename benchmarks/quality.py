@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchmarks.common import scratch_warehouse
+from benchmarks.common import report, scratch_warehouse
 from orchestration.lib.feeds import FEEDS
 from orchestration.lib.loader import ingest
 from orchestration.lib.quality.exceptions import build_inventory_exceptions
@@ -81,7 +81,7 @@ def main() -> None:
             quiet=True,
         )
         summary, simulate_s = timed("simulating", lambda: simulate(config))
-        report, ingest_s = timed("ingesting", lambda: ingest(url, config.landing_dir))
+        ingested, ingest_s = timed("ingesting", lambda: ingest(url, config.landing_dir))
 
     validator = FeedValidator(url)
     try:
@@ -104,8 +104,8 @@ def main() -> None:
     slowest = sorted(outcomes, key=lambda o: o.seconds, reverse=True)[:3]
     results = {
         "scale": f"{args.stores} stores, {args.dcs} DCs, {args.skus} skus, {args.days} day(s), faults {args.faults}",
-        "files": len(report.outcomes),
-        "rows_loaded": report.rows_loaded,
+        "files": len(ingested.outcomes),
+        "rows_loaded": ingested.rows_loaded,
         "simulate_s": round(simulate_s, 1),
         "ingest_s": round(ingest_s, 1),
         "gx_validation_s": round(validate_s, 1),
