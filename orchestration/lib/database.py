@@ -73,6 +73,15 @@ def dbt_env(url: str) -> dict[str, str]:
     }
 
 
+def dbt_database_url() -> str:
+    """The libpq URL of the database dbt is configured for (the OMNI_PG_* variables)."""
+    user = quote(os.environ.get("OMNI_PG_USER", "postgres"), safe="")
+    password = os.environ.get("OMNI_PG_PASSWORD", "")
+    credentials = f"{user}:{quote(password, safe='')}" if password else user
+    host, port = os.environ.get("OMNI_PG_HOST", "127.0.0.1"), os.environ.get("OMNI_PG_PORT", "5432")
+    return f"postgresql://{credentials}@{host}:{port}/{quote(os.environ.get('OMNI_PG_DBNAME', 'postgres'), safe='')}"
+
+
 def redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:

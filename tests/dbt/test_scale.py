@@ -28,7 +28,10 @@ from orchestration.lib.loader import ingest
 from tests.dbt.conftest import OWN_MODELS, query
 from tests.dbt.test_incremental import MART_TABLES, except_both_ways, mart_contents
 
-pytestmark = pytest.mark.skipif(not os.environ.get("OMNI_DBT_BENCH"), reason="set OMNI_DBT_BENCH=1 to run")
+pytestmark = [
+    pytest.mark.skipif(not os.environ.get("OMNI_DBT_BENCH"), reason="set OMNI_DBT_BENCH=1 to run"),
+    pytest.mark.timeout(3 * 3600),
+]
 
 STORES = int(os.environ.get("OMNI_DBT_BENCH_STORES", "100"))
 SKUS = int(os.environ.get("OMNI_DBT_BENCH_SKUS", "2000"))
@@ -79,8 +82,14 @@ def test_full_build_versus_micro_batches(module_db: str, tmp_path: Path, make_db
         dbt(*args, *OWN_MODELS)
         return time.monotonic() - started
 
+    class Report(list[str]):
+        def append(self, line: str) -> None:  # print as we go: the benchmark takes minutes
+            print(line, flush=True)
+            super().append(line)
+
     rows = deliver([s for s in order if s <= CUT])
-    report = [f"{STORES} stores x {SKUS} skus; first delivery {rows} raw rows"]
+    report = Report()
+    report.append(f"{STORES} stores x {SKUS} skus; first delivery {rows} raw rows")
     report.append(f"full build (empty warehouse): {timed('run'):.1f} s")
     positions = query(module_db, "select count(*) from intermediate.int_inventory__positions")[0][0]
 
@@ -123,4 +132,3 @@ def test_full_build_versus_micro_batches(module_db: str, tmp_path: Path, make_db
             )
         }
     assert actual == expected
-    print("\n".join(["", *report]))

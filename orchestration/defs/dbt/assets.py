@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
+import psycopg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from orchestration.defs.dbt.project import (
@@ -22,9 +23,9 @@ from orchestration.defs.dbt.project import (
     manifest_path,
     prepare_manifest,
 )
+from orchestration.lib.database import dbt_database_url
 
-# One dbt build at a time: the incremental bookkeeping assumes builds do not overlap
-# (docs/data-model.md, "Limits"). The instance config sets this pool's limit to 1.
+# Dagster pool of the dbt ops (shown in the UI); overlap itself is prevented by dbt_build's lock.
 DBT_POOL = "omni_dbt"
 # Models tagged so (replenishment, finance; dbt_project.yml) act on data the quality gate passed:
 # they belong to the second dbt op (orchestration/defs/dbt/downstream.py), not to this one.
@@ -91,12 +92,21 @@ def omni_dbt_assets(
     yield from dbt_build(context, dbt, config)
 
 
-def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig) -> Iterator[Any]:
-    """`dbt build` of the op's selection, unit tests excluded (see omni_dbt_assets)."""
+def dbt_build(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
+) -> Iterator[Any]:
+    """`dbt build` of the op's selection, unit tests excluded (see omni_dbt_assets).
+
+    Builds never overlap: the incremental bookkeeping assumes it. A session-level advisory lock
+    on the warehouse serialises them across runs and processes, and dies with its holder, so a
+    killed run never leaves the next one waiting.
+    """
     args = ["build", "--exclude-resource-type", "unit_test"]
     if config.full_refresh:
         args.append("--full-refresh")
-    yield from dbt.cli(args, context=context).stream()
+    with psycopg.connect(dbt_database_url(), autocommit=True) as lock:
+        lock.execute("select pg_advisory_lock(hashtext('omni.dbt_build'))")
+        yield from dbt.cli(args, context=context).stream()
 
 
 dbt_resource = dbt_cli_resource()
