@@ -73,7 +73,12 @@ def test(args: argparse.Namespace) -> None:
     step("ruff")
     run(BIN / "ruff", "check", ".")
     step("pytest")
-    run(BIN / "pytest", *args.pytest_args)
+    # One worker per core (2 on the reference machine), each with its own embedded PostgreSQL; a
+    # module's tests stay on one worker so that its scenario is built once.
+    parallel = [] if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args.pytest_args) else [
+        "-n", "auto", "--dist", "loadscope"
+    ]  # fmt: skip
+    run(BIN / "pytest", *parallel, *args.pytest_args)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import psycopg
 from orchestration.lib import embedded_postgres
 from orchestration.lib.database import DatabaseNotConfigured, redact, warehouse_url
 from orchestration.lib.embedded_postgres import EmbeddedPostgresError
+from orchestration.lib.quality.cli import exceptions
 from orchestration.lib.settings import PROJECT_DIR, load_settings
 from orchestration.simulator.cli import simulate
 
@@ -120,6 +121,7 @@ def dev(host: str, port: int) -> None:
 
 
 main.add_command(simulate)
+main.add_command(exceptions)
 
 
 if __name__ == "__main__":

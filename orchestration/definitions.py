@@ -3,6 +3,7 @@
 import dagster as dg
 
 from orchestration.defs.dbt import definitions as dbt
+from orchestration.defs.finance import definitions as finance
 from orchestration.defs.ingestion import definitions as ingestion
 from orchestration.defs.quality import definitions as quality
 from orchestration.defs.resources import Warehouse
@@ -14,6 +15,9 @@ ALL_ASSETS_JOB = "materialize_everything"
 defs = dg.Definitions.merge(
     dg.Definitions(
         resources={"warehouse": Warehouse()},
+        # Every job, including the sensors' micro-batch runs, runs its steps in the run's process:
+        # a process per step costs seconds each and a micro-batch has several steps.
+        executor=dg.in_process_executor,
         jobs=[
             dg.define_asset_job(
                 ALL_ASSETS_JOB,
@@ -26,4 +30,5 @@ defs = dg.Definitions.merge(
     ingestion.defs,
     dbt.defs,
     quality.defs,
+    finance.defs,
 )

@@ -3,8 +3,10 @@
   with their own roles and are granted omni_bi), given USAGE and SELECT on the BI-facing schemas
   only (var bi_schemas: marts now; quality, replenishment, finance, ops when later issues create
   them). Raw, staging, intermediate and meta stay closed, and are revoked explicitly in case
-  someone granted them by hand. Runs at the end of every build: dbt recreates views, which drops
-  their grants, and new tables must be covered too.
+  someone granted them by hand. A view in a BI schema that selects straight from raw or meta
+  (Great Expectations' batch views quality.gx_batch__*) would hand BI the raw rows with its owner's
+  rights, so such views are closed too. Runs at the end of every build: dbt recreates views, which
+  drops their grants, and new tables must be covered too.
 #}
 {% macro omni_grant_bi_access() %}
 {%- set role = var('bi_role') -%}
@@ -12,6 +14,7 @@
 do $$
 declare
     schema_name text;
+    passthrough record;
 begin
     if not exists (select 1 from pg_roles where rolname = '{{ role }}') then
         begin
@@ -31,6 +34,14 @@ begin
             execute format('revoke all on schema %I from {{ role }}', schema_name);
             execute format('revoke all on all tables in schema %I from {{ role }}', schema_name);
         end if;
+    end loop;
+    for passthrough in
+        select distinct view_schema, view_name
+        from information_schema.view_table_usage
+        where view_schema = any(array[{% for s in var('bi_schemas') %}'{{ s }}'{{ ', ' if not loop.last }}{% endfor %}]::text[])
+          and table_schema in ('raw', 'meta')
+    loop
+        execute format('revoke all on %I.%I from {{ role }}', passthrough.view_schema, passthrough.view_name);
     end loop;
 end
 $$;

@@ -2,7 +2,8 @@
 
 `python -m orchestration.lib.dbt_sources` writes, for every source system, the file
 `dbt_project/models/staging/<source>/_<source>__sources.yml` declaring the dbt source `raw` with one
-table per feed (`<source>__<feed>`), its columns, descriptions, types and data tests, plus
+table per feed (`<source>__<feed>`), its columns, descriptions, types and rules (as meta: the raw
+feeds' checks are the Great Expectations suites, run on each new load), plus
 `models/staging/meta/_meta__sources.yml` for the load ledger. `--check` exits non-zero when a
 committed file differs from what the registry renders (CI and tests/dbt run it).
 
@@ -79,14 +80,6 @@ SQL_TYPES = {
 }
 
 
-def _warn(test: str | dict[str, Any]) -> dict[str, Any]:
-    """Raw keeps what was delivered: content rules warn here; the quality layer turns them into exceptions."""
-    if isinstance(test, str):
-        return {test: {"config": {"severity": "warn"}}}
-    name, body = next(iter(test.items()))
-    return {name: {**body, "config": {"severity": "warn"}}}
-
-
 def _column(feed: Feed, name: str) -> dict[str, Any]:
     col = feed.column(name)
     entry: dict[str, Any] = {
@@ -94,16 +87,13 @@ def _column(feed: Feed, name: str) -> dict[str, Any]:
         "description": col.description,
         "data_type": SQL_TYPES[col.type],
     }
-    tests: list[Any] = []
-    if col.name in feed.not_null_columns:
-        tests.append("not_null")
+    # The rules are documented here; the raw feeds' Great Expectations suites check them on each
+    # new load (a dbt source test would scan the whole, ever-growing raw table on every build).
+    meta: dict[str, Any] = {"required": col.required, "not_null": col.name in feed.not_null_columns}
     if col.allowed:
-        tests.append(_warn({"accepted_values": {"arguments": {"values": list(col.allowed)}}}))
+        meta["allowed_values"] = list(col.allowed)
     if col.non_negative:
-        tests.append(_warn("non_negative"))
-    if tests:
-        entry["data_tests"] = tests
-    meta: dict[str, Any] = {"required": col.required}
+        meta["non_negative"] = True
     if col.name in feed.key:
         meta["key"] = True
     if col.name in feed.scope:

@@ -1,8 +1,9 @@
 """Fixtures of the dbt tests: real PostgreSQL (tests/conftest.py), the real loader, real dbt in-process.
 
-dbt runs through `dbtRunner` with a manifest parsed once per session (parsing costs seconds; each
-build then only compiles and runs), into a temporary target folder so that the tests never touch
-dbt_project/target. A scenario builds once per module and many tests assert on the result.
+dbt runs in process through the production runner (orchestration/lib/dbt_runner.py: the project
+parsed once per session, each build then only compiles and runs), parsing into a temporary target
+folder so that the tests never touch dbt_project/target. A scenario builds once per module and many
+tests assert on the result.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
-from dbt.cli.main import dbtRunner, dbtRunnerResult
+from dbt.cli.main import dbtRunnerResult
 
 from orchestration.lib.database import dbt_env
+from orchestration.lib.dbt_runner import InProcessDbt
 from orchestration.lib.loader import IngestReport, ingest
 from orchestration.lib.raw_schema import ensure_warehouse
 from orchestration.lib.settings import DBT_PROJECT_DIR
@@ -35,8 +36,7 @@ OWN_MODELS = (
     "+path:models/marts/availability",
 )
 
-# The manifest records the database name, so every scenario uses a database of this name
-# (recreated per test module) and the session's single parse serves them all.
+# Every scenario uses a database of this name, recreated per test module.
 SCENARIO_DATABASE = f"omni_dbt_{os.getpid()}"
 
 
@@ -60,40 +60,9 @@ def dbt_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def dbt_manifest(dbt_artifacts: Path) -> Any:
-    """The project parsed once (the generated sources must be current: test_dbt_sources checks it)."""
-    # `dbt parse` renders the profile but never connects.
-    with environment(dbt_env(f"postgresql://postgres@127.0.0.1:5432/{SCENARIO_DATABASE}")):
-        result = dbtRunner().invoke(["parse", *_common_args(dbt_artifacts)])
-    assert result.success, f"dbt parse failed: {result.exception}"
-    return result.result
-
-
-def _common_args(artifacts: Path) -> list[str]:
-    return [
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(artifacts / "target"),
-        "--log-path",
-        str(artifacts / "logs"),
-        "--log-level-file",
-        "none",  # dbt's debug log costs seconds per build; failures come back in the result
-        "--quiet",
-    ]
-
-
-def _failures(result: dbtRunnerResult) -> str:
-    if result.exception is not None:
-        return repr(result.exception)
-    lines = []
-    for node_result in getattr(result.result, "results", []) or []:
-        status = str(node_result.status)
-        if status in ("error", "fail", "runtime error", "skipped"):
-            lines.append(f"{node_result.node.unique_id}: {status}: {node_result.message}")
-    return "\n".join(lines) or "dbt failed without a node failure"
+def session_dbt(dbt_artifacts: Path) -> InProcessDbt:
+    """The production in-process dbt, parsing into a temporary folder (never dbt_project/target)."""
+    return InProcessDbt(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, parse_target=dbt_artifacts)
 
 
 @dataclass
@@ -101,22 +70,18 @@ class Dbt:
     """dbt bound to one database: `dbt("run")`, `dbt("build", "--full-refresh")`."""
 
     url: str
-    manifest: Any
-    artifacts: Path
+    runner: InProcessDbt
     invocations: list[list[str]] = field(default_factory=list)
 
     def __call__(self, *args: str) -> dbtRunnerResult:
         self.invocations.append(list(args))
         with environment(dbt_env(self.url)):
-            result = dbtRunner(manifest=self.manifest).invoke([*args, *_common_args(self.artifacts)])
-        if not result.success:
-            raise AssertionError(f"dbt {' '.join(args)} failed:\n{_failures(result)}")
-        return result
+            return self.runner.invoke(args)
 
 
 @pytest.fixture(scope="session")
-def make_dbt(dbt_manifest: Any, dbt_artifacts: Path) -> Callable[[str], Dbt]:
-    return lambda url: Dbt(url=url, manifest=dbt_manifest, artifacts=dbt_artifacts)
+def make_dbt(session_dbt: InProcessDbt) -> Callable[[str], Dbt]:
+    return lambda url: Dbt(url=url, runner=session_dbt)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ def test_every_feed_is_an_asset_of_its_source() -> None:
 
 
 def test_sensors_and_schedules_exist_and_start_running() -> None:
-    sensors = {s.name: s for s in defs.sensors}
+    sensors = {s.name: s for s in defs.sensors if s.name.endswith("_file_arrival")}
     assert set(sensors) == {f"{source}_file_arrival" for source in SOURCES}
     for sensor in sensors.values():
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
@@ -33,6 +33,13 @@ def test_sensors_and_schedules_exist_and_start_running() -> None:
 def test_jobs_resolve() -> None:
     for name in (ALL_ASSETS_JOB, "erp_master_refresh", "landing_sweep"):
         assert defs.resolve_job_def(name) is not None
+
+
+def test_sensor_runs_execute_in_one_process() -> None:
+    # a sensor's run request selects assets: it runs as the implicit asset job, whose steps must
+    # not each start a process (seconds per step in a micro-batch)
+    implicit = defs.resolve_implicit_global_asset_job_def()
+    assert implicit.executor_def.name == dg.in_process_executor.name
 
 
 def test_schedule_evaluation_requests_its_job() -> None:

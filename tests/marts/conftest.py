@@ -2,8 +2,8 @@
 
 from tests.dbt.conftest import (  # noqa: F401 (pytest fixtures, found by name)
     dbt_artifacts,
-    dbt_manifest,
     make_dbt,
     module_db,
     module_landing,
+    session_dbt,
 )

@@ -81,7 +81,10 @@ def test_blocking_gate_stops_replenishment_on_bad_data_only(
     counts = feed("pos/inventory")
     store = "location_id_0"  # a known store
     write_feed(
-        landing, counts, "counts_negative_damaged.csv", clean_rows(counts, later(1), count=1, location_id=store, damaged=-2)
+        landing,
+        counts,
+        "counts_negative_damaged.csv",
+        clean_rows(counts, later(1), count=1, location_id=store, damaged=-2),
     )
 
     with dg.instance_for_test() as instance:
@@ -106,7 +109,9 @@ def test_blocking_gate_stops_replenishment_on_bad_data_only(
         ]
 
         # the till sends a corrected count: the next run resolves the exception and lets replenishment run
-        write_feed(landing, counts, "counts_corrected.csv", clean_rows(counts, later(2), count=1, location_id=store))
+        write_feed(
+            landing, counts, "counts_corrected.csv", clean_rows(counts, later(2), count=1, location_id=store)
+        )
         good = run_everything(instance)
 
     assert good.success
@@ -115,3 +120,14 @@ def test_blocking_gate_stops_replenishment_on_bad_data_only(
     assert exceptions(db_url, "exception_type", "location_id", "status") == [
         ("NEGATIVE_QUANTITY", store, "resolved")
     ]
+
+
+def test_mart_suites_are_checks_on_the_dbt_assets() -> None:
+    from orchestration.definitions import defs
+
+    checks = {key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys}
+    assert {
+        "marts/inventory_position:gx_blocking_expectations",
+        "marts/atp_by_channel:gx_blocking_expectations",
+        "finance/inventory_reconciliation:gx_warning_expectations",
+    } <= checks

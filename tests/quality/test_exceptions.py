@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 
 import psycopg
+from click.testing import CliRunner
 
+from orchestration.cli import main
 from orchestration.lib.loader import ingest
 from orchestration.lib.quality.exceptions import build_inventory_exceptions
 from tests.feed_files import feed_dir
@@ -166,3 +168,58 @@ def test_dbt_rule_findings_are_merged_when_the_model_exists(db_url: str, landing
         ("OVERSOLD", "resolved", 1),
         ("STALE_FEED", "open", 1),
     ]
+
+
+def test_acknowledged_permanent_findings_resolve_and_stay_resolved(db_url: str, landing: Path) -> None:
+    write_clean_world(landing)
+    sales = feed("pos/sales")
+    (feed_dir(landing, sales) / "sales_nocolumn.csv").write_text(
+        "event_id,location_id,sku,event_ts\ne9,location_id_0,sku_0,2026-11-01T11:00:00Z\n"
+    )
+    write_feed(landing, sales, "sales_unknown.csv", clean_rows(sales, later(1), count=1, location_id="S_X"))
+    ingest(db_url, landing)
+    rebuild(db_url)
+    ids = {r[1]: r[0] for r in exceptions(db_url, "exception_id", "exception_type")}
+    runner, env = CliRunner(), {"OMNI_DATABASE_URL": db_url}
+
+    listed = runner.invoke(main, ["exceptions", "list"], env=env)
+    assert listed.exit_code == 0 and "MALFORMED_FILE" in listed.output and "2 exception(s)" in listed.output
+    refused = runner.invoke(
+        main, ["exceptions", "ack", ids["UNKNOWN_LOCATION"], "--by", "ann", "--note", "x"], env=env
+    )
+    assert refused.exit_code != 0 and "resolves by itself" in refused.output
+    acked = runner.invoke(
+        main,
+        [
+            "exceptions",
+            "ack",
+            ids["MALFORMED_FILE"][:12],
+            "--by",
+            "ann@example.com",
+            "--note",
+            "re-sent fixed",
+        ],
+        env=env,
+    )
+    assert acked.exit_code == 0, acked.output
+    assert f"{ids['MALFORMED_FILE']} (MALFORMED_FILE) resolved" in acked.output
+
+    report = rebuild(db_url)  # the file is still quarantined: the finding stays settled
+    assert report.acknowledged == 1 and report.reopened == 0 and report.opened == 0
+    assert exceptions(db_url, "exception_type", "status") == [
+        ("MALFORMED_FILE", "resolved"),
+        ("UNKNOWN_LOCATION", "open"),
+    ]
+    with psycopg.connect(db_url) as conn:
+        ack = conn.execute(
+            "select acknowledged_by, note from quality.exception_acknowledgements where exception_id = %s",
+            (ids["MALFORMED_FILE"],),
+        ).fetchone()
+        history = conn.execute(
+            "select transition from quality.inventory_exception_history where exception_id = %s order by history_id",
+            (ids["MALFORMED_FILE"],),
+        ).fetchall()
+    assert ack == ("ann@example.com", "re-sent fixed")
+    assert history == [("opened",), ("resolved",)]
+    open_only = runner.invoke(main, ["exceptions", "list", "--type", "MALFORMED_FILE"], env=env)
+    assert "0 exception(s)" in open_only.output

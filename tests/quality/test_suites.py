@@ -10,7 +10,12 @@ import pytest
 
 from orchestration.lib import expectation_suites
 from orchestration.lib.feeds import FEEDS
-from orchestration.lib.quality.settings import QualityConfigError, load_owner_teams, load_quality_settings
+from orchestration.lib.quality.settings import (
+    OWNER_TEAMS_SEED,
+    QualityConfigError,
+    load_owner_teams,
+    load_quality_settings,
+)
 from orchestration.lib.quality.suites import load_feed_suite, load_suite, suite_file, suite_name
 from orchestration.lib.settings import EXPECTATIONS_DIR
 
@@ -149,11 +154,11 @@ def test_invalid_settings_name_the_file_and_the_entry(expectations_copy: Path) -
     with pytest.raises(QualityConfigError, match=r"config.yml: exception_severity.UNKNOWN_SKU is 'fatal'"):
         load_quality_settings(expectations_copy)
     teams = expectations_copy / "exception_owner_teams.csv"
-    teams.write_text(teams.read_text() + "STALE_FEED,pos/nowhere,store_operations,typo\n")
+    teams.write_text(OWNER_TEAMS_SEED.read_text() + "STALE_FEED,pos/nowhere,store_operations,typo\n")
     with pytest.raises(
         QualityConfigError, match=r"exception_owner_teams.csv:\d+: unknown feed 'pos/nowhere'"
     ):
-        load_owner_teams(expectations_copy)
+        load_owner_teams(teams)
     suite = suite_file(expectations_copy, "raw.pos__sales")
     document = json.loads(suite.read_text())
     document["expectations"][0]["meta"]["severity"] = "urgent"

@@ -85,6 +85,40 @@ overdue_transfers as (
       and transfers.expected_at < build_as_of.as_of
 ),
 
+cancelled_orders as (
+    -- The channel's latest word on each order line.
+    select distinct on (channel_id, order_id, sku) channel_id, order_id, sku, order_status, event_ts
+    from {{ ref('stg_channel__orders') }}
+    order by channel_id, order_id, sku, event_ts desc, event_id desc
+),
+
+reservations_not_released as (
+    -- The channel cancelled the order, yet the OMS still holds its reservation: stock is blocked
+    -- for nobody until expires_at (the contract counts it as reserved, so no figure shows it).
+    select
+        'RESERVATION_NOT_RELEASED' as exception_type,
+        'oms' as source_system,
+        'oms/reservations' as feed,
+        reservations.location_id,
+        reservations.sku,
+        jsonb_build_object(
+            'reservation_id', reservations.reservation_id, 'order_id', reservations.order_id,
+            'channel_id', reservations.channel_id, 'reserved_qty', reservations.reserved_qty,
+            'expires_at', reservations.expires_at, 'order_cancelled_at', cancelled_orders.event_ts,
+            'as_of', build_as_of.as_of
+        ) as details,
+        reservations.reservation_id as finding_key
+    from {{ ref('int_oms__reservation_state') }} as reservations
+    cross join {{ ref('int_availability__as_of') }} as build_as_of
+    join cancelled_orders
+        on cancelled_orders.channel_id = reservations.channel_id
+        and cancelled_orders.order_id = reservations.order_id
+        and cancelled_orders.sku = reservations.sku
+    where reservations.latest_event_type = 'created'
+      and (reservations.expires_at is null or reservations.expires_at > build_as_of.as_of)
+      and cancelled_orders.order_status = 'cancelled'
+),
+
 book_vs_physical as (
     {{ omni_book_vs_physical() }}
 ),
@@ -111,6 +145,7 @@ findings as (
     union all select * from oversold_listings
     union all select * from overdue_transfers
     union all select * from count_variances
+    union all select * from reservations_not_released
 )
 
 select

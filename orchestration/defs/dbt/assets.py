@@ -3,8 +3,9 @@
 Asset keys mirror the warehouse relations: `[schema, model]` for models (`["marts",
 "inventory_position"]`, `["staging", "stg_pos__sales"]`) and dagster-dbt's default
 `[source_name, table]` for sources, i.e. `["raw", "<source>__<feed>"]`, the keys of the ingestion
-assets, so each staging model hangs below its feed. dbt tests on models and on the raw sources
-become asset checks; unit tests run inside `dbt build` before their model.
+assets, so each staging model hangs below its feed. dbt tests on models
+become asset checks (the raw feeds' checks are their Great Expectations suites, not dbt source
+tests); unit tests run inside `dbt build` before their model.
 
 (No `from __future__ import annotations` here: Dagster reads the config annotation at runtime.)
 """
@@ -14,15 +15,16 @@ from typing import Any
 
 import dagster as dg
 import psycopg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
 from orchestration.defs.dbt.project import (
     DBT_PROJECT,
-    dbt_cli_resource,
     manifest_is_current,
     manifest_path,
     prepare_manifest,
 )
+from orchestration.defs.dbt.resource import DbtResource
+from orchestration.defs.retry import warehouse_retry_policy
 from orchestration.lib.database import dbt_database_url
 
 # Dagster pool of the dbt ops (shown in the UI); overlap itself is prevented by dbt_build's lock.
@@ -52,7 +54,7 @@ class OmniDbtTranslator(DagsterDbtTranslator):
 
 
 TRANSLATOR = OmniDbtTranslator(
-    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True)
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=False)
 )
 
 
@@ -80,9 +82,10 @@ def manifest() -> str:
     dagster_dbt_translator=TRANSLATOR,
     name="omni_dbt",
     pool=DBT_POOL,
+    retry_policy=warehouse_retry_policy(),
 )
 def omni_dbt_assets(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
+    context: dg.AssetExecutionContext, dbt: DbtResource, config: DbtBuildConfig
 ) -> Iterator[Any]:
     """`dbt build` of the selected models and their data tests (the asset checks).
 
@@ -93,7 +96,7 @@ def omni_dbt_assets(
 
 
 def dbt_build(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
+    context: dg.AssetExecutionContext, dbt: DbtResource, config: DbtBuildConfig
 ) -> Iterator[Any]:
     """`dbt build` of the op's selection, unit tests excluded (see omni_dbt_assets).
 
@@ -106,7 +109,7 @@ def dbt_build(
         args.append("--full-refresh")
     with psycopg.connect(dbt_database_url(), autocommit=True) as lock:
         lock.execute("select pg_advisory_lock(hashtext('omni.dbt_build'))")
-        yield from dbt.cli(args, context=context).stream()
+        yield from dbt.build(context, args)
 
 
-dbt_resource = dbt_cli_resource()
+dbt_resource = DbtResource()

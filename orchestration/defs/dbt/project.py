@@ -10,14 +10,13 @@ orchestration.defs.dbt.project` does the same from a shell.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt import DbtProject
 
+from orchestration.lib.dbt_runner import parse_profile
 from orchestration.lib.dbt_sources import write_files as write_generated_sources
 from orchestration.lib.settings import DBT_PROJECT_DIR
 
@@ -27,28 +26,10 @@ TARGET_DIR = "target"
 # Files under these folders are dbt's output, not project sources.
 _OUTPUT_DIRS = frozenset({"target", "logs", "dbt_packages"})
 _PROJECT_SUFFIXES = frozenset({".sql", ".yml", ".yaml", ".md", ".csv"})
-# The profile reads these; `dbt parse` renders the profile but never connects.
-_PROFILE_VARIABLES = ("OMNI_PG_HOST", "OMNI_PG_PORT", "OMNI_PG_USER", "OMNI_PG_PASSWORD", "OMNI_PG_DBNAME")
-_PARSE_PLACEHOLDERS = {
-    "OMNI_PG_HOST": "127.0.0.1",
-    "OMNI_PG_PORT": "5432",
-    "OMNI_PG_USER": "postgres",
-    "OMNI_PG_PASSWORD": "",
-    "OMNI_PG_DBNAME": "postgres",
-}
 
 DBT_PROJECT = DbtProject(
     project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=Path(TARGET_DIR)
 )
-# The dbt installed next to this interpreter (the venv's bin/ is not always on PATH).
-_VENV_DBT = Path(sys.executable).parent / "dbt"
-DBT_EXECUTABLE = str(_VENV_DBT) if _VENV_DBT.exists() else "dbt"
-
-
-def dbt_cli_resource() -> DbtCliResource:
-    return DbtCliResource(
-        project_dir=DBT_PROJECT, profiles_dir=str(DBT_PROJECT.profiles_dir), dbt_executable=DBT_EXECUTABLE
-    )
 
 
 def manifest_path() -> Path:
@@ -73,18 +54,6 @@ def manifest_is_current(project_dir: Path = DBT_PROJECT_DIR) -> bool:
     return all(path.stat().st_mtime <= built for path in project_files(project_dir))
 
 
-@contextmanager
-def _parse_environment() -> Iterator[None]:
-    """Placeholders for the profile's variables the environment does not set (parse never connects)."""
-    missing = {name: _PARSE_PLACEHOLDERS[name] for name in _PROFILE_VARIABLES if name not in os.environ}
-    os.environ.update(missing)
-    try:
-        yield
-    finally:
-        for name in missing:
-            os.environ.pop(name, None)
-
-
 def prepare_manifest(*, force: bool = False) -> Path:
     """Make `dbt_project/target/manifest.json` current; returns its path.
 
@@ -95,8 +64,16 @@ def prepare_manifest(*, force: bool = False) -> Path:
     if changed:
         log.info("regenerated dbt sources from the feed registry: %s", ", ".join(map(str, changed)))
     if force or changed or not manifest_is_current():
-        with _parse_environment():
-            dbt_cli_resource().cli(["parse", "--quiet"], target_path=DBT_PROJECT.target_path).wait()
+        from dbt.cli.main import dbtRunner  # seconds of imports: only when parsing
+
+        target = str(DBT_PROJECT_DIR / TARGET_DIR)
+        with parse_profile():  # the profile every runtime parse uses: its state serves them
+            result = dbtRunner().invoke(
+                ["parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                 "--target-path", target, "--log-path", target]
+            )  # fmt: skip
+        if not result.success:
+            raise RuntimeError(f"dbt parse failed: {result.exception}")
     return manifest_path()
 
 

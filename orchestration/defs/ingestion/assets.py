@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from orchestration.defs.resources import Warehouse
+from orchestration.defs.retry import warehouse_retry_policy
 from orchestration.lib.feeds import SOURCES, Feed, feeds_of
 from orchestration.lib.loader import FileOutcome, IngestReport, ingest
 
@@ -84,6 +85,7 @@ def build_source_ingestion(source: str) -> dg.AssetsDefinition:
         specs=[_spec(feed) for feed in feeds],
         can_subset=True,
         pool=INGESTION_POOL,
+        retry_policy=warehouse_retry_policy(),
         description=f"Load pending {source} landing files exactly once into raw tables.",
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Iterator[dg.MaterializeResult]:
@@ -108,6 +110,7 @@ def build_source_ingestion(source: str) -> dg.AssetsDefinition:
     group_name="ingestion",
     kinds={"postgres"},
     pool=INGESTION_POOL,
+    retry_policy=warehouse_retry_policy(),
     description="Landing files that belong to no known feed (wrong folder, unknown source or file type): "
     "each is quarantined in meta.file_ledger with its reason, never silently ignored.",
 )

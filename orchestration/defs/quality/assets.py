@@ -25,9 +25,13 @@ from orchestration.lib.quality.schema import ensure_quality_schema
 INVENTORY_EXCEPTIONS_KEY = dg.AssetKey(["quality", "inventory_exceptions"])
 BLOCKING_GATE_KEY = dg.AssetKey(["quality", "blocking_gate"])
 GATE_CHECK = "no_failed_blocking_expectations"
-# The dbt model `quality_rule_findings` (NEGATIVE_ON_HAND, OVERSOLD, ...) must be built before the
-# exceptions: when it joins the dbt project, add its asset key here.
-DBT_RULE_FINDINGS_DEPS: tuple[dg.AssetKey, ...] = (dg.AssetKey(["quality", "quality_rule_findings"]),)
+# dbt relations the exceptions read, built before them: the rule findings (NEGATIVE_ON_HAND,
+# OVERSOLD, ...), the incremental duplicate-event scan and the owner-team seed.
+DBT_RULE_FINDINGS_DEPS: tuple[dg.AssetKey, ...] = (
+    dg.AssetKey(["quality", "quality_rule_findings"]),
+    dg.AssetKey(["staging", "stg_raw__duplicate_events"]),
+    dg.AssetKey(["quality", "exception_owner_teams"]),
+)
 
 
 def build_inventory_exceptions_asset(extra_deps: tuple[dg.AssetKey, ...] = ()) -> dg.AssetsDefinition:
@@ -50,10 +54,12 @@ def build_inventory_exceptions_asset(extra_deps: tuple[dg.AssetKey, ...] = ()) -
         url = warehouse.url()
         # Fresh results only: a full re-validation is the raw checks' job, not repeated here.
         great_expectations.validate(url, FEEDS, log=context.log.info, full=False)
+        # The marts' suites too: their checks may run after this asset in the same run.
+        great_expectations.validate_marts(url, log=context.log.info)
         report = build_inventory_exceptions(url, great_expectations.directory())
         if report.unmapped_types:
             context.log.warning(
-                f"no owner team for {', '.join(report.unmapped_types)} in exception_owner_teams.csv: "
+                f"no owner team for {', '.join(report.unmapped_types)} in dbt_project/seeds/exception_owner_teams.csv: "
                 "assigned to integration"
             )
         return dg.MaterializeResult(
@@ -67,6 +73,8 @@ def build_inventory_exceptions_asset(extra_deps: tuple[dg.AssetKey, ...] = ()) -
                 "open_exceptions": report.open_total,
                 "open_blocking_exceptions": report.open_blocking,
                 "dbt_rule_findings": report.dbt_findings,
+                "duplicate_events_from": report.duplicate_events_from,
+                "acknowledged_findings": report.acknowledged,
             }
         )
 

@@ -8,7 +8,12 @@ import dagster as dg
 from orchestration.defs.ingestion.assets import raw_asset_key
 from orchestration.lib.feeds import Feed, get_feed
 from orchestration.lib.quality.settings import expectations_dir
-from orchestration.lib.quality.validation import ExpectationOutcome, SuiteOutcome, validate_feeds
+from orchestration.lib.quality.validation import (
+    ExpectationOutcome,
+    SuiteOutcome,
+    validate_feeds,
+    validate_marts,
+)
 
 BLOCKING_CHECK = "gx_blocking_expectations"
 WARNING_CHECK = "gx_warning_expectations"
@@ -28,13 +33,17 @@ def _failures_table(failed: list[ExpectationOutcome]) -> str:
     return "\n".join(lines)
 
 
-def check_result(outcome: SuiteOutcome, severity: str) -> dg.AssetCheckResult:
-    """One feed's suite, one severity: passed when none of those expectations failed."""
-    feed = _feed(outcome.feed_id)
+def check_result(
+    outcome: SuiteOutcome, severity: str, asset_key: dg.AssetKey | None = None
+) -> dg.AssetCheckResult:
+    """One suite, one severity: passed when none of those expectations failed.
+
+    The asset is the feed's raw asset, or `asset_key` (a mart suite's dbt asset).
+    """
     expectations = outcome.of_severity(severity)
     failed = [e for e in expectations if not e.success]
     return dg.AssetCheckResult(
-        asset_key=raw_asset_key(feed),
+        asset_key=asset_key or raw_asset_key(_feed(outcome.feed_id)),
         check_name=CHECK_OF_SEVERITY[severity],
         passed=not failed,
         severity=DAGSTER_SEVERITY[severity],
@@ -94,6 +103,16 @@ class GreatExpectationsValidator(dg.ConfigurableResource):
         """`full` None follows `full_revalidation`; callers that only need fresh results pass False."""
         full = self.full_revalidation if full is None else full
         return validate_feeds(url, feeds, directory=self.directory(), force=force, full=full, log=log)
+
+    def validate_marts(
+        self,
+        url: str,
+        relations: Iterable[str] | None = None,
+        *,
+        log: Callable[[str], None] | None = None,
+    ) -> list[SuiteOutcome]:
+        """The mart suites (hand-written files under gx/expectations/<schema>/) of built relations."""
+        return validate_marts(url, directory=self.directory(), relations=relations, log=log)
 
     def check_results(self, outcomes: Iterable[SuiteOutcome]) -> list[dg.AssetCheckResult]:
         """Every outcome as its feed's asset checks: one per severity present in the suite."""

@@ -181,7 +181,13 @@ class GxSession:
             DATASOURCE, connection_string=sqlalchemy_url(url)
         )
 
-    def validate(self, suite: Suite, batch: Batch, max_failing_keys: int) -> list[RuleResult]:
+    def validate(
+        self,
+        suite: Suite,
+        batch: Batch,
+        max_failing_keys: int,
+        parameters: dict[str, Any] | None = None,
+    ) -> list[RuleResult]:
         """Each expectation at the lowest price GX offers for its failing keys.
 
         - UnexpectedRowsExpectation: GX runs its query twice (count, then rows) whatever the result
@@ -190,6 +196,9 @@ class GxSession:
           COMPLETE adds two scans each (values and failing keys). Most pass on most runs, so only
           the failing ones (and those with a `mostly` tolerance, which pass with failing rows) are
           run again with COMPLETE.
+
+        `parameters` are GX suite parameters: an expectation's `{"$PARAMETER": "name"}` kwargs
+        (mart suites take the dbt project's vars, e.g. the reconciliation tolerance).
         """
         complete = {
             "result_format": "COMPLETE",
@@ -204,10 +213,14 @@ class GxSession:
             batch_definition = asset.add_batch_definition_whole_table("current")
             results: dict[str, RuleResult] = {}
             if sql_rules:
-                results |= self._run(f"{suite.name}.sql", sql_rules, batch_definition, complete)
+                results |= self._run(f"{suite.name}.sql", sql_rules, batch_definition, complete, parameters)
             if row_rules:
                 verdicts = self._run(
-                    f"{suite.name}.rows", row_rules, batch_definition, {"result_format": "BOOLEAN_ONLY"}
+                    f"{suite.name}.rows",
+                    row_rules,
+                    batch_definition,
+                    {"result_format": "BOOLEAN_ONLY"},
+                    parameters,
                 )
                 results |= verdicts
                 detailed = [
@@ -217,7 +230,9 @@ class GxSession:
                     and (not verdicts[rule.check_name].success or _has_tolerance(rule))
                 ]
                 if detailed:
-                    results |= self._run(f"{suite.name}.failing", detailed, batch_definition, complete)
+                    results |= self._run(
+                        f"{suite.name}.failing", detailed, batch_definition, complete, parameters
+                    )
         finally:
             self.datasource.delete_asset(suite.name)
         return [results[rule.check_name] for rule in suite.rules]
@@ -228,6 +243,7 @@ class GxSession:
         rules: tuple[Rule, ...] | list[Rule],
         batch_definition: Any,
         result_format: dict[str, Any],
+        parameters: dict[str, Any] | None = None,
     ) -> dict[str, RuleResult]:
         gx = self._gx
         expectation_suite = gx.ExpectationSuite(name=name, expectations=[rule.config for rule in rules])
@@ -240,7 +256,7 @@ class GxSession:
         definition = self.context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=name, data=batch_definition, suite=expectation_suite)
         )
-        result = definition.run(result_format=result_format)
+        result = definition.run(result_format=result_format, expectation_parameters=parameters)
         by_name = {rule.check_name: rule for rule in rules}
         parsed = {}
         for r in result.results:

@@ -3,7 +3,8 @@
 - inventory_exceptions: the contract's exceptions table (section 4), one row per finding ever seen;
 - inventory_exception_history: every open / resolve / re-open of an exception, at which as_of
   (the contract table keeps no resolution time; ops cycle times read it from here);
-- exception_owner_teams: expectations/exception_owner_teams.csv, reloaded on every build;
+- exception_acknowledgements: who settled which exception on permanent evidence, when and why
+  (`omni-inventory exceptions ack`); such an exception stays resolved;
 - gx_validations: the latest validation of each suite (fingerprint, per-expectation outcome);
 - gx_findings: every failing key of the latest validation of each suite;
 - gx_validated_loads: the loads of an event feed its suite has validated (event batches are new loads);
@@ -50,12 +51,13 @@ create table if not exists {QUALITY_SCHEMA}.inventory_exception_history (
 create index if not exists inventory_exception_history_id
     on {QUALITY_SCHEMA}.inventory_exception_history (exception_id, history_id);
 
-create table if not exists {QUALITY_SCHEMA}.exception_owner_teams (
-    exception_type text not null,
-    feed           text not null,
-    owner_team     text not null,
-    why            text,
-    primary key (exception_type, feed)
+-- (quality.exception_owner_teams is the dbt seed dbt_project/seeds/exception_owner_teams.csv.)
+
+create table if not exists {QUALITY_SCHEMA}.exception_acknowledgements (
+    exception_id    text primary key,
+    acknowledged_by text not null,
+    note            text not null,
+    acknowledged_at timestamptz not null default now()
 );
 
 create table if not exists {QUALITY_SCHEMA}.gx_validations (

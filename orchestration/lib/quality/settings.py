@@ -1,4 +1,5 @@
-"""expectations/config.yml and expectations/exception_owner_teams.csv, parsed and checked.
+"""expectations/config.yml and the owner-team seed (dbt_project/seeds/exception_owner_teams.csv),
+parsed and checked.
 
 Both files are meant to be edited by a data engineer; a mistake in them must stop the generator
 or the run with a message naming the file and the entry, not surface later as a strange finding.
@@ -15,11 +16,12 @@ from typing import Any
 import yaml
 
 from orchestration.lib.feeds import FEEDS_BY_ID, Feed
-from orchestration.lib.settings import EXPECTATIONS_DIR
+from orchestration.lib.settings import DBT_PROJECT_DIR, EXPECTATIONS_DIR
 
 SEVERITIES = ("blocking", "warning")
 CONFIG_FILE = "config.yml"
-OWNER_TEAMS_FILE = "exception_owner_teams.csv"
+# The owner team of each exception type: a dbt seed (quality.exception_owner_teams), the one copy.
+OWNER_TEAMS_SEED = DBT_PROJECT_DIR / "seeds" / "exception_owner_teams.csv"
 ANY_FEED = "*"
 
 
@@ -97,8 +99,9 @@ class OwnerTeamRule:
     why: str
 
 
-def load_owner_teams(directory: Path | None = None) -> list[OwnerTeamRule]:
-    path = (directory or expectations_dir()) / OWNER_TEAMS_FILE
+def load_owner_teams(path: Path | None = None) -> list[OwnerTeamRule]:
+    """The seed's rules, checked (a mistake stops the build naming the file and line)."""
+    path = path or OWNER_TEAMS_SEED
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     rules: list[OwnerTeamRule] = []

@@ -133,7 +133,7 @@ def parse_suite(document: dict[str, Any], where: str) -> Suite:
     name = document.get("name")
     if not isinstance(name, str) or not name:
         raise QualityConfigError(f"{where}: the suite has no name")
-    for key in ("feed", "table", "index_columns"):
+    for key in ("table", "index_columns"):
         if key not in meta:
             raise QualityConfigError(f"{where}: suite meta.{key} is missing")
     rules = tuple(parse_rule(config, where) for config in document.get("expectations", []))
@@ -141,7 +141,9 @@ def parse_suite(document: dict[str, Any], where: str) -> Suite:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise QualityConfigError(f"{where}: check_name used twice: {', '.join(duplicates)}")
-    return Suite(name, meta["feed"], meta["table"], tuple(meta["index_columns"]), rules, document)
+    # A raw suite names its feed; a mart suite validates a dbt relation, which stands in for it.
+    feed_id = meta.get("feed") or meta["table"]
+    return Suite(name, feed_id, meta["table"], tuple(meta["index_columns"]), rules, document)
 
 
 def load_suite(directory: Path, name: str) -> Suite:
@@ -155,3 +157,43 @@ def load_suite(directory: Path, name: str) -> Suite:
 
 def load_feed_suite(directory: Path, feed: Feed) -> Suite:
     return load_suite(directory, suite_name(feed))
+
+
+@dataclass(frozen=True)
+class MartTarget:
+    """What a mart suite validates: a dbt relation, shown in Dagster on the dbt asset [schema, name]."""
+
+    relation: str  # schema.name, also the suite's name
+    source: str  # source_system of its findings
+
+    @property
+    def feed_id(self) -> str:
+        """Findings of a mart suite carry the relation where a raw suite's carry the feed id."""
+        return self.relation
+
+    @property
+    def asset_key_path(self) -> list[str]:
+        return self.relation.split(".")
+
+
+def load_mart_suites(directory: Path) -> list[Suite]:
+    """The hand-written suites of dbt relations: every suite file outside the generated raw/ folder.
+
+    `gx/expectations/<schema>/<name>.json` is the suite `<schema>.<name>` of the relation of the
+    same name (meta.table); nothing generates or rewrites these files.
+    """
+    root = directory / SUITES_SUBDIR
+    suites = []
+    for path in sorted(root.glob("*/*.json")) if root.exists() else []:
+        if path.parent.name == RAW_SUITE_PREFIX:
+            continue
+        suite = parse_suite(json.loads(path.read_text()), str(path))
+        expected = f"{path.parent.name}.{path.stem}"
+        if suite.name != expected or suite.table != expected:
+            raise QualityConfigError(f"{path}: name and meta.table must both be {expected!r}")
+        suites.append(suite)
+    return suites
+
+
+def mart_target(suite: Suite) -> MartTarget:
+    return MartTarget(suite.table, str((suite.document.get("meta") or {}).get("source_system") or "dbt"))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import yaml
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -34,11 +35,19 @@ from orchestration.lib.quality.gx_validation import (
     RuleResult,
     prefetch_great_expectations,
 )
-from orchestration.lib.quality.schema import ensure_quality_schema
+from orchestration.lib.quality.schema import ensure_quality_schema, relation_exists
 from orchestration.lib.quality.settings import QualitySettings, expectations_dir, load_quality_settings
 from orchestration.lib.quality.snapshot_index import data_as_of, refresh_snapshot_index
-from orchestration.lib.quality.suites import Suite, load_feed_suite, suite_name
+from orchestration.lib.quality.suites import (
+    MartTarget,
+    Suite,
+    load_feed_suite,
+    load_mart_suites,
+    mart_target,
+    suite_name,
+)
 from orchestration.lib.raw_schema import LEDGER_TABLE, META_SCHEMA
+from orchestration.lib.settings import DBT_PROJECT_DIR
 
 # Every suite's referential checks read these masters: a new load of them changes its outcome.
 REFERENCE_FEEDS = ("erp/items", "erp/locations")
@@ -166,7 +175,7 @@ def _open_keys(conn: psycopg.Connection, suite: str) -> list[dict[str, Any]]:
 
 def _persist(
     conn: psycopg.Connection,
-    feed: Feed,
+    feed: Feed | MartTarget,
     suite: Suite,
     batch: Batch,
     results: list[RuleResult],
@@ -261,9 +270,10 @@ def _reset_if_suite_changed(conn: psycopg.Connection, suite: Suite) -> None:
         conn.execute("delete from quality.gx_validated_loads where suite = %s", (suite.name,))
 
 
-def _forget_unknown_suites(conn: psycopg.Connection) -> None:
-    """Suites of feeds no longer in the registry must not hold the gate closed forever."""
-    known = [suite_name(feed) for feed in FEEDS]
+def _forget_unknown_suites(conn: psycopg.Connection, directory: Path) -> None:
+    """Suites of feeds no longer in the registry (or mart suite files removed) must not hold the
+    gate closed forever."""
+    known = [suite_name(feed) for feed in FEEDS] + [suite.name for suite in load_mart_suites(directory)]
     with conn.transaction():
         for table in ("gx_validations", "gx_findings", "gx_validated_loads"):
             conn.execute(
@@ -314,7 +324,7 @@ class FeedValidator:
             ensure_quality_schema(conn)
             as_of = data_as_of(conn)
             loads = _load_stats(conn)
-            _forget_unknown_suites(conn)
+            _forget_unknown_suites(conn, self.directory)
             if full:
                 conn.execute(
                     "delete from quality.gx_validated_loads where suite = any(%s)",
@@ -409,3 +419,79 @@ def feeds_by_id(feed_ids: Iterable[str]) -> list[Feed]:
             raise KeyError(f"unknown feed {feed_id}")
         feeds.append(feed)
     return feeds
+
+
+def dbt_vars() -> dict[str, Any]:
+    """The dbt project's vars: suite parameters of the mart suites (one copy of each tolerance)."""
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text()) or {}
+    return {k: v for k, v in (project.get("vars") or {}).items() if isinstance(v, int | float | str)}
+
+
+def validate_marts(
+    url: str,
+    *,
+    directory: Path | None = None,
+    relations: Iterable[str] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[SuiteOutcome]:
+    """Validate the mart suites (all, or those of `relations`) whose relation exists.
+
+    A mart is rebuilt by every dbt run, so there is no fingerprint to skip on: each call validates
+    the whole relation (the marts are current state, small next to the raw feeds). Failing keys go
+    to quality.gx_findings like a raw suite's, under the relation's name.
+    """
+    directory = directory or expectations_dir()
+    settings = load_quality_settings(directory)
+    log = log or (lambda _message: None)
+    wanted = set(relations) if relations is not None else None
+    suites = [s for s in load_mart_suites(directory) if wanted is None or s.name in wanted]
+    parameters = dbt_vars()
+    outcomes: list[SuiteOutcome] = []
+    session: GxSession | None = None
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            ensure_quality_schema(conn)
+            as_of = data_as_of(conn)
+            for suite in suites:
+                if not relation_exists(conn, suite.table):
+                    log(f"{suite.name}: {suite.table} is not built yet, not validated")
+                    continue
+                target = mart_target(suite)
+                schema, _, name = suite.table.partition(".")
+                with _suite_lock(conn, suite.name):
+                    started = time.monotonic()
+                    counted = conn.execute(
+                        sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name))
+                    ).fetchone()
+                    batch = Batch(
+                        schema, name, f"every row of {suite.table}", int(counted[0] if counted else 0)
+                    )
+                    if session is None:
+                        prefetch_great_expectations()
+                        session = GxSession(url)
+                    results = session.validate(suite, batch, settings.max_failing_keys, parameters)
+                    outcome = SuiteOutcome(
+                        suite=suite.name,
+                        feed_id=target.feed_id,
+                        as_of=as_of.isoformat() if as_of else None,
+                        validated_at=datetime.now(UTC).isoformat(),
+                        validated_now=True,
+                        seconds=round(time.monotonic() - started, 3),
+                        batch=batch.description,
+                        batch_rows=batch.rows,
+                        expectations=[ExpectationOutcome.of(r) for r in results],
+                    )
+                    fingerprint = f"{suite.digest}:mart" + (
+                        ERROR_FINGERPRINT_SUFFIX if any(r.error for r in results) else ""
+                    )
+                    _persist(conn, target, suite, batch, results, outcome, fingerprint, as_of)
+                failed = [e.check_name for e in outcome.expectations if not e.success]
+                log(
+                    f"{suite.name}: {batch.rows} rows, {len(results)} expectations in {outcome.seconds:.2f}s"
+                    + (f", failed: {', '.join(failed)}" if failed else ", all passed")
+                )
+                outcomes.append(outcome)
+    finally:
+        if session is not None:
+            session.close()
+    return outcomes

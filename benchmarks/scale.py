@@ -1,0 +1,429 @@
+"""The platform at scale against the bare database limit, in one run (issue: benchmarks and scale).
+
+    .venv/bin/python -m benchmarks.scale [--stores 300 --dcs 2 --skus 20000] [--batches 10]
+        [--growth 1,2,4] [--growth-stores 30] [--sensor-interval 5] [--json benchmarks/results/scale.json]
+
+The defaults are the seed's scale (300 stores x 20,000 skus = 6 million positions, 4 channels, one
+simulated day plus the next day's batches); that takes hours on 2 cores, so pass smaller
+`--stores/--skus` for a quick look. What it measures, each figure with the peak memory of its step:
+
+1. bare limit: PostgreSQL COPY of the day's CSV files into unlogged tables of the same columns,
+   and one `CREATE TABLE AS` aggregate over the store counts;
+2. full pipeline: `omni-inventory run` on the day (ingest, dbt, Great Expectations, exceptions,
+   replenishment and finance), each Dagster step timed from the run's event log; ingest
+   throughput as a ratio to bare COPY, the dbt build against the aggregate;
+3. micro-batch latency: a `dagster-daemon` runs the file-arrival sensors; the next day's
+   15-minute marketplace listings (and the 30-minute store sales on the half hour) are dropped
+   into the landing zone one batch at a time; latency is landed -> `marts/atp_by_channel`
+   materialized by the runs the sensors launched (p50, p95);
+4. cost growth: at 1x, 2x, 4x the stores (`--growth-stores` as 1x) a full run and one
+   micro-batch of the same size (the first 10 stores' sales and every listing of one slot),
+   headless: micro-batch time should stay flat, full time grow linearly.
+
+Results are printed as a table and written as JSON. Uses OMNI_DATABASE_URL's server if set, else a
+scratch embedded PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+
+from benchmarks.common import report, scratch_warehouse
+from orchestration.lib.landing import scan
+from orchestration.lib.settings import PROJECT_DIR
+from orchestration.simulator.config import SimulationConfig
+from orchestration.simulator.run import simulate
+
+SLOT = re.compile(r"(\d{8}T\d{4}Z)")
+ATP_BY_CHANNEL = ("marts", "atp_by_channel")
+GROWTH_BATCH_STORES = 10
+
+
+# ---------------------------------------------------------------------------------------------
+# measuring
+
+
+@dataclass
+class MemorySampler:
+    """Peak resident memory of this process and its children, sampled every 100 ms."""
+
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def _rss(self) -> int:
+        me = psutil.Process()
+        total = me.memory_info().rss
+        for child in me.children(recursive=True):
+            with suppress(psutil.Error):  # a child may exit between listing and reading
+                total += child.memory_info().rss
+        return total
+
+    def __enter__(self) -> MemorySampler:
+        def loop() -> None:
+            while not self._stop.is_set():
+                self.samples.append((time.time(), self._rss()))
+                self._stop.wait(0.1)
+
+        threading.Thread(target=loop, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def peak_mb(self, start: float = 0.0, end: float = float("inf")) -> int:
+        inside = [rss for at, rss in self.samples if start <= at <= end]
+        return round(max(inside, default=0) / 2**20)
+
+
+@contextmanager
+def step(results: dict[str, Any], name: str) -> Iterator[dict[str, Any]]:
+    print(f"{name}...", flush=True)
+    extra: dict[str, Any] = {}
+    with MemorySampler() as memory:
+        started = time.perf_counter()
+        yield extra
+        seconds = time.perf_counter() - started
+    results[f"{name}_s"] = round(seconds, 1)
+    results[f"{name}_peak_mb"] = memory.peak_mb()
+    results.update(extra)
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+def simulate_days(stores: int, dcs: int, skus: int, folder: Path) -> dict[str, list[Path]]:
+    """Two simulated days, files grouped by their 15-minute slot ("" for files without one)."""
+    simulate(
+        SimulationConfig(
+            stores=stores, dcs=dcs, skus=skus, days=2, seed=11,
+            landing_dir=folder / "simulated", truth_dir=folder / "truth", quiet=True,
+        )
+    )  # fmt: skip
+    slots: dict[str, list[Path]] = defaultdict(list)
+    for item in scan(folder / "simulated"):
+        found = SLOT.search(item.path.name)
+        slots[found.group(1) if found else ""].append(item.path)
+    return slots
+
+
+def split_days(slots: dict[str, list[Path]]) -> tuple[list[Path], list[str]]:
+    """Files of the first day (and undated ones), and the second day's slots in order."""
+    dated = sorted(s for s in slots if s)
+    second_day = dated[-1][:8]
+    first = [p for s in slots if not s.startswith(second_day) for p in slots[s]]
+    return first, [s for s in dated if s.startswith(second_day)]
+
+
+def deliver(paths: list[Path], source_root: Path, landing: Path) -> None:
+    """Copy files into the landing zone the way writers do: a dot-name first, then a rename."""
+    for path in paths:
+        target = landing / path.relative_to(source_root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name("." + target.name)
+        shutil.copy2(path, partial)
+        partial.rename(target)
+
+
+def micro_batch_files(paths: list[Path], *, store_limit: int | None = None) -> list[Path]:
+    """A slot's marketplace listings and store sales (the first `store_limit` stores' sales)."""
+    listings = [p for p in paths if p.parent.name == "listings"]
+    sales = sorted(p for p in paths if p.parent.name == "sales" and p.parent.parent.name == "pos")
+    return listings + (sales[:store_limit] if store_limit else sales)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. bare limit
+
+
+def bare_copy(url: str, root: Path, paths: list[Path]) -> tuple[int, float]:
+    """COPY every CSV file into an unlogged table with its raw table's columns; (rows, seconds).
+
+    JSON lines and Parquet files have no bare COPY path; they are left out of both figures here,
+    and the loader's throughput counts every file (so the ratio slightly favours COPY).
+    """
+    wanted = {path.resolve() for path in paths}
+    items = [i for i in scan(root) if i.path.resolve() in wanted and i.feed and i.file_format == "csv"]
+    rows, seconds = 0, 0.0
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("drop schema if exists bench cascade")
+        conn.execute("create schema bench")
+        for item in items:
+            assert item.feed is not None
+            opener: Callable[..., Any] = gzip.open if item.compressed else open
+            with opener(item.path, "rt") as handle:
+                header = handle.readline().strip().split(",")
+            columns = ", ".join(f'"{name}"' for name in header)
+            table = f"bench.{item.feed.raw_table}"
+            conn.execute(
+                f"create unlogged table if not exists {table} as select {columns} from raw.{item.feed.raw_table} limit 0"
+            )
+            started = time.perf_counter()
+            copy_sql = f"copy {table} ({columns}) from stdin (format csv, header true)"
+            with conn.cursor() as cursor, cursor.copy(copy_sql) as copy, opener(item.path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    copy.write(chunk)
+            rows += cursor.rowcount
+            seconds += time.perf_counter() - started
+    return rows, seconds
+
+
+def aggregate_baseline(url: str) -> float:
+    """A plain CREATE TABLE AS aggregate over the copied store counts and sales (seconds)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        started = time.perf_counter()
+        conn.execute(
+            """
+            create unlogged table bench.position_baseline as
+            select counts.location_id, counts.sku, max(counts.on_hand) - coalesce(max(sold.qty), 0) as on_hand
+            from bench.pos__inventory as counts
+            left join (
+                select location_id, sku, sum(qty) as qty from bench.pos__sales group by 1, 2
+            ) as sold using (location_id, sku)
+            group by counts.location_id, counts.sku
+            """
+        )
+        return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. full pipeline, and 4. cost growth: headless runs
+
+
+def pipeline_run() -> tuple[str, dict[str, float], dict[str, tuple[float, float]]]:
+    """`omni-inventory run` in this process; (run id, seconds per step kind, step windows)."""
+    import dagster as dg
+
+    from orchestration.lib.pipeline import run_everything
+
+    success, summary = run_everything()
+    if not success:
+        raise SystemExit(f"the pipeline run failed:\n{summary}")
+    run_id = summary.split()[1].rstrip(":")
+    windows: dict[str, tuple[float, float]] = {}
+    with dg.DagsterInstance.get() as instance:
+        for entry in instance.all_logs(run_id):
+            event = entry.dagster_event
+            if event is None or event.step_key is None:
+                continue
+            start, end = windows.get(event.step_key, (entry.timestamp, entry.timestamp))
+            if event.event_type_value == "STEP_START":
+                start = entry.timestamp
+            if event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+                end = entry.timestamp
+            windows[event.step_key] = (start, end)
+    kinds: dict[str, float] = defaultdict(float)
+    for key, (start, end) in windows.items():
+        kinds[step_kind(key)] += end - start
+    return run_id, dict(kinds), windows
+
+
+def step_kind(step_key: str) -> str:
+    if step_key.startswith("ingest"):
+        return "ingest"
+    if "dbt" in step_key:
+        return "dbt"
+    if "check" in step_key or "gx" in step_key or "expectation" in step_key:
+        return "gx"
+    return "other"
+
+
+def rows_loaded(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return int(conn.execute("select coalesce(sum(rows_loaded), 0) from meta.file_ledger").fetchone()[0])
+
+
+def use_warehouse(url: str, home: Path, landing: Path) -> None:
+    """Point this process (and the processes it starts) at `url`, with a Dagster home under `home`."""
+    from orchestration.lib.dagster_instance import prepare_dagster_home
+    from orchestration.lib.database import export_environment
+    from orchestration.lib.settings import load_settings
+
+    os.environ.update({"OMNI_DATABASE_URL": url, "OMNI_HOME": str(home), "OMNI_LANDING_DIR": str(landing)})
+    settings = load_settings()
+    export_environment(settings)
+    prepare_dagster_home(settings)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. micro-batch latency with the daemon
+
+
+def atp_by_channel_materialized_after(since: float) -> tuple[bool, float | None]:
+    """(every run since `since` finished, newest atp_by_channel materialization time)."""
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs(filters=dg.RunsFilter(created_after=_utc(since)))
+        finished = all(run.is_finished for run in runs)
+        event = instance.get_latest_materialization_event(dg.AssetKey(list(ATP_BY_CHANNEL)))
+        at = event.timestamp if event else None
+        failed = [run.run_id for run in runs if run.status.value == "FAILURE"]
+    if failed:
+        raise SystemExit(f"micro-batch runs failed: {failed}")
+    return bool(runs) and finished, at
+
+
+def _utc(epoch: float) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def measure_latency(
+    batches: list[list[Path]], source_root: Path, landing: Path, home: Path, interval: int, timeout: float
+) -> list[float]:
+    env = {**os.environ, "OMNI_SENSOR_INTERVAL_SECONDS": str(interval)}
+    log = (home / "daemon.log").open("wb")
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(PROJECT_DIR / "workspace.yaml")],
+        cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=log,
+    )  # fmt: skip
+    latencies: list[float] = []
+    try:
+        time.sleep(interval + 15)  # the daemon loads the code location and takes its first ticks
+        for number, batch in enumerate(batches, start=1):
+            landed = time.time()
+            deliver(batch, source_root, landing)
+            deadline = landed + timeout
+            while True:
+                time.sleep(0.5)
+                done, at = atp_by_channel_materialized_after(landed)
+                if done and at is not None and at > landed:
+                    latencies.append(at - landed)
+                    print(f"  batch {number}: {len(batch)} files, {at - landed:.1f} s", flush=True)
+                    break
+                if time.time() > deadline:
+                    raise SystemExit(f"batch {number}: atp_by_channel not updated within {timeout} s")
+            # let the other sources' runs of this batch finish before the next batch lands
+            while not atp_by_channel_materialized_after(landed)[0]:
+                time.sleep(0.5)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+        log.close()
+    return latencies
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def full_and_micro(
+    results: dict[str, Any], prefix: str, url: str, stores: int, dcs: int, skus: int, work: Path
+) -> tuple[list[Path], list[str], dict[str, list[Path]]]:
+    """Simulate, deliver day one, run everything (timed by step): the shared part of 2. and 4."""
+    landing = work / "landing"
+    use_warehouse(url, work / "home", landing)
+    with step(results, f"{prefix}simulate"):
+        slots = simulate_days(stores, dcs, skus, work)
+    first_day, second_day = split_days(slots)
+    deliver(first_day, work / "simulated", landing)
+    with step(results, f"{prefix}full_run") as extra:
+        _, kinds, _ = pipeline_run()
+        extra.update({f"{prefix}full_run_{kind}_s": round(s, 1) for kind, s in sorted(kinds.items())})
+    return first_day, second_day, slots
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--stores", type=int, default=300)
+    parser.add_argument("--dcs", type=int, default=2)
+    parser.add_argument("--skus", type=int, default=20_000)
+    parser.add_argument("--batches", type=int, default=10, help="micro-batches for the latency figures")
+    parser.add_argument("--sensor-interval", type=int, default=5, help="seconds between sensor ticks")
+    parser.add_argument("--batch-timeout", type=float, default=600.0)
+    parser.add_argument("--growth", default="1,2,4", help="multiples of --growth-stores for the cost growth")
+    parser.add_argument("--growth-stores", type=int, default=30)
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: latency, growth")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/scale.json"))
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+
+    results: dict[str, Any] = {"scale": f"{args.stores} stores, {args.dcs} DCs, {args.skus} skus, 4 channels"}
+    with tempfile.TemporaryDirectory(prefix="omni-scale-") as tmp:
+        work = Path(tmp) / "seed"
+        url = scratch_warehouse("omni_bench_scale")
+        first_day, second_day, slots = full_and_micro(
+            results, "", url, args.stores, args.dcs, args.skus, work
+        )
+        loaded = rows_loaded(url)
+        with step(results, "bare_copy") as extra:
+            copied, copy_s = bare_copy(url, work / "simulated", first_day)
+            extra["bare_copy_rows"] = copied
+            extra["bare_copy_rows_per_s"] = round(copied / copy_s)
+        with step(results, "bare_aggregate"):
+            aggregate_baseline(url)
+        ingest_s = results["full_run_ingest_s"]
+        results["ingest_rows"] = loaded
+        results["ingest_rows_per_s"] = round(loaded / ingest_s)
+        results["ingest_vs_bare_copy"] = round((loaded / ingest_s) / results["bare_copy_rows_per_s"], 3)
+        results["dbt_vs_bare_aggregate"] = round(
+            results["full_run_dbt_s"] / max(results["bare_aggregate_s"], 0.01), 1
+        )
+
+        if "latency" not in skip:
+            batches = [micro_batch_files(slots[slot]) for slot in second_day][: args.batches]
+            with step(results, "micro_batches_with_daemon"):
+                latencies = measure_latency(
+                    batches, work / "simulated", work / "landing", work / "home", args.sensor_interval,
+                    args.batch_timeout,
+                )  # fmt: skip
+            results["micro_batch_latency_p50_s"] = round(statistics.median(latencies), 1)
+            results["micro_batch_latency_p95_s"] = round(percentile(latencies, 0.95), 1)
+            results["micro_batch_latency_max_s"] = round(max(latencies), 1)
+
+        if "growth" not in skip:
+            micro: dict[int, float] = {}
+            full: dict[int, float] = {}
+            for factor in (int(f) for f in args.growth.split(",")):
+                prefix = f"growth_{factor}x_"
+                grown = Path(tmp) / f"growth{factor}"
+                grown_url = scratch_warehouse(f"omni_bench_scale_{factor}x")
+                _, later, grown_slots = full_and_micro(
+                    results, prefix, grown_url, args.growth_stores * factor, args.dcs, args.skus, grown
+                )
+                full[factor] = results[f"{prefix}full_run_s"]
+                deliver(
+                    micro_batch_files(grown_slots[later[0]], store_limit=GROWTH_BATCH_STORES),
+                    grown / "simulated", grown / "landing",
+                )  # fmt: skip
+                with step(results, f"{prefix}micro_batch_run") as extra:
+                    _, kinds, _ = pipeline_run()
+                    extra.update(
+                        {f"{prefix}micro_batch_{k}_s": round(s, 1) for k, s in sorted(kinds.items())}
+                    )
+                micro[factor] = results[f"{prefix}micro_batch_run_s"]
+            base = min(micro)
+            results["growth_micro_batch_ratios"] = {f"{f}x": round(micro[f] / micro[base], 2) for f in micro}
+            results["growth_full_run_ratios"] = {f"{f}x": round(full[f] / full[base], 2) for f in full}
+    report(results, args.json)
+
+
+if __name__ == "__main__":
+    main()

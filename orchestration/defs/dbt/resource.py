@@ -1,0 +1,98 @@
+"""The `dbt` resource: dbt commands run inside the step's process, results as Dagster events.
+
+dagster-dbt's `DbtCliResource` starts a dbt process per step and, for a subset of models (every
+sensor run), copies the project and parses it again: seconds before any SQL. This resource runs
+the same command through lib/dbt_runner.py (parsed once per process) and turns dbt's result
+events into Dagster outputs and asset-check results with dagster-dbt's own event conversion, so
+the UI shows the same materializations, metadata and checks.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from functools import cache
+from typing import Any
+
+import dagster as dg
+from dagster_dbt.asset_utils import (
+    DAGSTER_DBT_EXCLUDE_METADATA_KEY,
+    DAGSTER_DBT_SELECT_METADATA_KEY,
+    DAGSTER_DBT_SELECTOR_METADATA_KEY,
+    get_manifest_and_translator_from_dbt_assets,
+    get_subset_selection_for_context,
+)
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+from dbt_common.events.functions import msg_to_dict
+
+from orchestration.defs.dbt.project import TARGET_DIR
+from orchestration.lib.dbt_runner import DbtCommandError, InProcessDbt
+from orchestration.lib.settings import DBT_PROJECT_DIR
+
+# dbt events that carry a node's result (the ones dagster-dbt turns into Dagster events).
+RESULT_EVENTS = frozenset({"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult"})
+_DONE = object()
+
+
+@cache
+def project_dbt() -> InProcessDbt:
+    """This process's dbt for the project (one parse per process)."""
+    return InProcessDbt(
+        project_dir=DBT_PROJECT_DIR,
+        profiles_dir=DBT_PROJECT_DIR,
+        parse_target=DBT_PROJECT_DIR / TARGET_DIR,
+    )
+
+
+class DbtResource(dg.ConfigurableResource):
+    """Runs dbt commands of the project in process (see the module docstring)."""
+
+    def build(self, context: dg.AssetExecutionContext, args: Sequence[str]) -> Iterator[Any]:
+        """Run `args` (e.g. `build ...`) on the step's selection; yield its Dagster events as they come.
+
+        Raises dg.Failure naming every failed node once the command has finished.
+        """
+        manifest, translator, project = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+        selection, indirect_selection = get_subset_selection_for_context(
+            context=context,
+            manifest=manifest,
+            select=context.op.tags.get(DAGSTER_DBT_SELECT_METADATA_KEY),
+            exclude=context.op.tags.get(DAGSTER_DBT_EXCLUDE_METADATA_KEY),
+            selector=context.op.tags.get(DAGSTER_DBT_SELECTOR_METADATA_KEY),
+            dagster_dbt_translator=translator,
+            current_dbt_indirect_selection_env=None,
+        )
+        command = [*args, *selection]
+        if indirect_selection:
+            command += ["--indirect-selection", indirect_selection]
+
+        results: queue.Queue[Any] = queue.Queue()
+        outcome: dict[str, BaseException] = {}
+
+        def collect(event: Any) -> None:
+            if event.info.name in RESULT_EVENTS:
+                results.put(msg_to_dict(event))
+
+        def run() -> None:
+            try:
+                project_dbt().invoke(command, callbacks=[collect])
+            except BaseException as error:  # handed to the step's thread below
+                outcome["error"] = error
+            finally:
+                results.put(_DONE)
+
+        context.log.info(f"dbt {' '.join(command)}")
+        worker = threading.Thread(target=run, name="dbt", daemon=True)
+        worker.start()
+        while (raw_event := results.get()) is not _DONE:
+            message = DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={})
+            yield from message.to_default_asset_events(
+                manifest=manifest, dagster_dbt_translator=translator, context=context, project=project
+            )
+        worker.join()
+        if error := outcome.get("error"):
+            if isinstance(error, DbtCommandError):
+                # a failing model or test fails the same way again: only an outage is retried
+                raise dg.Failure(description=str(error), allow_retries=error.outage) from error
+            raise error

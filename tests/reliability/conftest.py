@@ -1,0 +1,171 @@
+"""Shared pieces of the reliability suite: table snapshots, Dagster runs in a child process, phases.
+
+The dbt fixtures of tests/dbt (one parse per session, in-process dbt, one scenario database per
+module) are re-exported here so that scenarios built with the fast in-process dbt and scenarios
+run through the real Dagster job compare against the same marts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+import tests.dbt.conftest as dbt_fixtures
+
+# Every fixture of tests/dbt/conftest.py (make_dbt, module_db, module_landing and what they use),
+# whatever its current set: pytest finds fixtures among a conftest's module attributes.
+globals().update(
+    {
+        name: value
+        for name, value in vars(dbt_fixtures).items()
+        if type(value).__name__ == "FixtureFunctionDefinition"
+    }
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+# What BI reads; build bookkeeping columns that hold the wall clock are left out of comparisons.
+OUTPUT_SCHEMAS = ("marts", "quality", "replenishment", "finance", "ops")
+WALL_CLOCK_COLUMNS = frozenset(
+    {
+        "_loaded_at",
+        "loaded_at",
+        "built_at",
+        "detected_at",
+        "validated_at",
+        "recorded_at",
+        "first_seen_at",
+        "last_seen_at",
+        "started_at",
+        "finished_at",
+        "seconds",
+        "load_seconds",
+        "discovered_at",
+    }
+)
+
+
+def relations(url: str, schemas: Iterable[str]) -> list[tuple[str, str]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "select table_schema, table_name from information_schema.tables"
+            " where table_schema = any(%s) order by 1, 2",
+            (list(schemas),),
+        ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def table_contents(
+    url: str, tables: Iterable[tuple[str, str]], *, skip_columns: frozenset[str] = WALL_CLOCK_COLUMNS
+) -> dict[str, list[tuple]]:
+    """Every row of every table (as sorted tuples of text), wall-clock columns left out."""
+    contents: dict[str, list[tuple]] = {}
+    with psycopg.connect(url) as conn:
+        for schema, table in tables:
+            columns = [
+                r[0]
+                for r in conn.execute(
+                    "select column_name from information_schema.columns where table_schema = %s"
+                    " and table_name = %s order by ordinal_position",
+                    (schema, table),
+                )
+                if r[0] not in skip_columns
+            ]
+            rows = conn.execute(
+                sql.SQL("select {} from {}").format(
+                    sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns),
+                    sql.Identifier(schema, table),
+                )
+            ).fetchall()
+            contents[f"{schema}.{table}"] = sorted(
+                rows, key=lambda row: tuple((v is None, v or "") for v in row)
+            )
+    return contents
+
+
+def assert_same_tables(actual: dict[str, list[tuple]], expected: dict[str, list[tuple]]) -> None:
+    assert sorted(actual) == sorted(expected)
+    different = [name for name in expected if actual[name] != expected[name]]
+    assert not different, "tables differ: " + "; ".join(
+        f"{name}: {len(actual[name])} rows vs {len(expected[name])}, e.g. "
+        f"{sorted(set(actual[name]) ^ set(expected[name]))[:3]}"
+        for name in different
+    )
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.02) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# --- Dagster runs in a child process ----------------------------------------------------------
+
+
+def job_env(url: str, landing: Path, home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMNI_", "DAGSTER_"))}
+    env.update(OMNI_DATABASE_URL=url, OMNI_LANDING_DIR=str(landing), OMNI_HOME=str(home), **extra)
+    return env
+
+
+def start_job(env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`python -m tests.reliability.job_runner` in its own process group (the run worker and its children)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.reliability.job_runner"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def finish_job(process: subprocess.Popen, log: Path, timeout: float = 600) -> None:
+    try:
+        process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 0, log.read_text()[-6000:]
+
+
+def kill_job(process: subprocess.Popen) -> None:
+    """SIGKILL of the run worker and everything it started (what an OOM kill or a lost node does)."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+
+
+def run_events(url: str, run_id: str | None = None) -> list[tuple[str, str | None, str | None]]:
+    """(event type, step key, asset key) of the newest run (or `run_id`), from Dagster's event log."""
+    with psycopg.connect(url) as conn:
+        if conn.execute("select to_regclass('dagster.event_logs')").fetchone()[0] is None:
+            return []
+        if run_id is None:
+            row = conn.execute(
+                "select run_id from dagster.runs order by create_timestamp desc limit 1"
+            ).fetchone()
+            if row is None:
+                return []
+            run_id = row[0]
+        rows = conn.execute(
+            "select dagster_event_type, step_key, asset_key from dagster.event_logs"
+            " where run_id = %s and dagster_event_type is not null order by id",
+            (run_id,),
+        ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def step_reached(url: str, event_type: str, step_prefix: str) -> bool:
+    return any(t == event_type and (s or "").startswith(step_prefix) for t, s, _ in run_events(url))
