@@ -388,7 +388,9 @@ def main() -> None:
         )
 
         if "latency" not in skip:
-            batches = [micro_batch_files(slots[slot]) for slot in second_day][: args.batches]
+            # the slots with a marketplace listing (every 15 minutes) or store sales (every 30)
+            batches = [batch for batch in (micro_batch_files(slots[slot]) for slot in second_day) if batch]
+            batches = batches[: args.batches]
             with step(results, "micro_batches_with_daemon"):
                 latencies = measure_latency(
                     batches, work / "simulated", work / "landing", work / "home", args.sensor_interval,
