@@ -127,11 +127,11 @@ def simulate_days(stores: int, dcs: int, skus: int, folder: Path) -> dict[str, l
 
 
 def split_days(slots: dict[str, list[Path]]) -> tuple[list[Path], list[str]]:
-    """Files of the first day (and undated ones), and the second day's slots in order."""
+    """Files of the first day (and undated ones), and the later slots in order."""
     dated = sorted(s for s in slots if s)
-    second_day = dated[-1][:8]
-    first = [p for s in slots if not s.startswith(second_day) for p in slots[s]]
-    return first, [s for s in dated if s.startswith(second_day)]
+    first_day = dated[0][:8]
+    first = [p for s in slots if not s or s.startswith(first_day) for p in slots[s]]
+    return first, [s for s in dated if not s.startswith(first_day)]
 
 
 def deliver(paths: list[Path], source_root: Path, landing: Path) -> None:
