@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,10 +45,10 @@ PARSE_PROFILE = {
 
 
 @contextmanager
-def parse_profile() -> Iterator[None]:
-    """The environment with the fixed parse profile in place of the real one, restored after."""
-    saved = {name: os.environ.get(name) for name in PARSE_PROFILE}
-    os.environ.update(PARSE_PROFILE)
+def temporary_environment(values: dict[str, str]) -> Iterator[None]:
+    """The environment with `values` set, restored afterwards (also variables that were unset)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -57,6 +57,11 @@ def parse_profile() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def parse_profile() -> AbstractContextManager[None]:
+    """The environment with the fixed parse profile in place of the real one."""
+    return temporary_environment(PARSE_PROFILE)
 
 
 # Node statuses that make a command fail, with the node named in the error.

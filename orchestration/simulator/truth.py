@@ -26,9 +26,8 @@ from orchestration.simulator.writers import GzipStream
 TRUTH_FILE = "inventory_truth.csv.gz"
 MANIFEST_FILE = "fault_manifest.jsonl"
 RUN_FILE = "run.json"
-TRUTH_COLUMNS = (
-    "location_id",
-    "sku",
+# The stock quantities of marts.inventory_position (CONTRACT.md section 3), in its column order.
+QUANTITY_COLUMNS = (
     "on_hand",
     "damaged",
     "quarantined",
@@ -40,8 +39,8 @@ TRUTH_COLUMNS = (
     "in_transit_out",
     "on_order",
     "safety_stock",
-    "as_of",
 )
+TRUTH_COLUMNS = ("location_id", "sku", *QUANTITY_COLUMNS, "as_of")
 LOCATIONS_PER_BATCH = 16
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from dbt.cli.main import dbtRunnerResult
 
 from orchestration.lib.database import dbt_env
 from orchestration.lib.dbt_runner import InProcessDbt
+from orchestration.lib.dbt_runner import temporary_environment as environment
 from orchestration.lib.loader import IngestReport, ingest
 from orchestration.lib.raw_schema import ensure_warehouse
 from orchestration.lib.settings import DBT_PROJECT_DIR
@@ -38,20 +38,6 @@ OWN_MODELS = (
 
 # Every scenario uses a database of this name, recreated per test module.
 SCENARIO_DATABASE = f"omni_dbt_{os.getpid()}"
-
-
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestration.simulator.truth import QUANTITY_COLUMNS
+
 Files = dict[str, str]
 
 
@@ -155,21 +157,7 @@ S1,E,50,0,2024-05-01T06:00:00
 RULES_AS_OF = "2024-05-01 10:00:00+00"
 
 # inventory_position figures the contract gives for the rules scenario (docs in test_contract_rules.py).
-POSITION_COLUMNS = (
-    "on_hand",
-    "damaged",
-    "quarantined",
-    "returned",
-    "available",
-    "reserved",
-    "committed",
-    "in_transit_in",
-    "in_transit_out",
-    "on_order",
-    "safety_stock",
-    "atp",
-    "shortfall",
-)
+POSITION_COLUMNS = (*QUANTITY_COLUMNS, "atp", "shortfall")
 # fmt: off
 EXPECTED_POSITIONS: dict[tuple[str, str], tuple[int, ...]] = {
     #            on_hand dmg quar ret avail res com in  out ord ss atp short

@@ -12,22 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orchestration.simulator.truth import QUANTITY_COLUMNS
 from tests.simulator.landing_reader import FeedFile, landing_files, read_file
 
 Key = tuple[str, str]
-QUANTITIES = (
-    "on_hand",
-    "damaged",
-    "quarantined",
-    "returned",
-    "available",
-    "reserved",
-    "committed",
-    "in_transit_in",
-    "in_transit_out",
-    "on_order",
-    "safety_stock",
-)
+QUANTITIES = QUANTITY_COLUMNS
 
 
 @dataclass
