@@ -75,8 +75,12 @@ def manifest() -> str:
     return str(manifest_path())
 
 
+# Checked once per code-location load (the check walks every project file), shared by the dbt ops.
+MANIFEST = manifest()
+
+
 @dbt_assets(
-    manifest=manifest(),
+    manifest=MANIFEST,
     project=DBT_PROJECT,
     exclude=f"tag:{AFTER_QUALITY_GATE}",
     dagster_dbt_translator=TRANSLATOR,
@@ -95,9 +99,7 @@ def omni_dbt_assets(
     yield from dbt_build(context, dbt, config)
 
 
-def dbt_build(
-    context: dg.AssetExecutionContext, dbt: DbtResource, config: DbtBuildConfig
-) -> Iterator[Any]:
+def dbt_build(context: dg.AssetExecutionContext, dbt: DbtResource, config: DbtBuildConfig) -> Iterator[Any]:
     """`dbt build` of the op's selection, unit tests excluded (see omni_dbt_assets).
 
     Builds never overlap: the incremental bookkeeping assumes it. A session-level advisory lock

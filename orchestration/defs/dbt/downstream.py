@@ -21,10 +21,10 @@ from dagster_dbt import DagsterDbtTranslatorSettings, dbt_assets
 from orchestration.defs.dbt.assets import (
     AFTER_QUALITY_GATE,
     DBT_POOL,
+    MANIFEST,
     DbtBuildConfig,
     OmniDbtTranslator,
     dbt_build,
-    manifest,
 )
 from orchestration.defs.dbt.project import DBT_PROJECT
 from orchestration.defs.dbt.resource import DbtResource
@@ -47,36 +47,30 @@ class GatedDbtTranslator(OmniDbtTranslator):
         return spec
 
 
-@dbt_assets(
-    manifest=manifest(),
-    project=DBT_PROJECT,
-    select=f"tag:{AFTER_QUALITY_GATE}",
-    exclude=f"tag:{PROCESS_METRICS}",
-    dagster_dbt_translator=GatedDbtTranslator(
-        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=False)
-    ),
-    name="omni_dbt_after_quality_gate",
-    pool=DBT_POOL,
-    retry_policy=warehouse_retry_policy(),
-)
-def omni_dbt_after_quality_gate(
-    context: dg.AssetExecutionContext, dbt: DbtResource, config: DbtBuildConfig
-) -> Iterator[Any]:
-    yield from dbt_build(context, dbt, config)
+def gated_dbt_assets(name: str, select: str, exclude: str | None = None) -> dg.AssetsDefinition:
+    """A dbt op of models that run after the quality layer (see the module docstring)."""
+
+    @dbt_assets(
+        manifest=MANIFEST,
+        project=DBT_PROJECT,
+        select=select,
+        exclude=exclude,
+        dagster_dbt_translator=GatedDbtTranslator(
+            settings=DagsterDbtTranslatorSettings(
+                enable_asset_checks=True, enable_source_tests_as_checks=False
+            )
+        ),
+        name=name,
+        pool=DBT_POOL,
+        retry_policy=warehouse_retry_policy(),
+    )
+    def _assets(context: dg.AssetExecutionContext, dbt: DbtResource, config: DbtBuildConfig) -> Iterator[Any]:
+        yield from dbt_build(context, dbt, config)
+
+    return _assets
 
 
-@dbt_assets(
-    manifest=manifest(),
-    project=DBT_PROJECT,
-    select=f"tag:{PROCESS_METRICS}",
-    dagster_dbt_translator=GatedDbtTranslator(
-        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=False)
-    ),
-    name="omni_dbt_process_metrics",
-    pool=DBT_POOL,
-    retry_policy=warehouse_retry_policy(),
+omni_dbt_after_quality_gate = gated_dbt_assets(
+    "omni_dbt_after_quality_gate", select=f"tag:{AFTER_QUALITY_GATE}", exclude=f"tag:{PROCESS_METRICS}"
 )
-def omni_dbt_process_metrics(
-    context: dg.AssetExecutionContext, dbt: DbtResource, config: DbtBuildConfig
-) -> Iterator[Any]:
-    yield from dbt_build(context, dbt, config)
+omni_dbt_process_metrics = gated_dbt_assets("omni_dbt_process_metrics", select=f"tag:{PROCESS_METRICS}")
