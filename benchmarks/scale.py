@@ -1,7 +1,8 @@
 """The platform at scale against the bare database limit, in one run (issue: benchmarks and scale).
 
     .venv/bin/python -m benchmarks.scale [--stores 300 --dcs 2 --skus 20000] [--batches 10]
-        [--growth 1,2,4] [--growth-stores 30] [--sensor-interval 5] [--json benchmarks/results/scale.json]
+        [--growth 1,2,4] [--growth-stores 30] [--sensor-interval 5] [--skip bare,latency,growth]
+        [--latency-only] [--json benchmarks/results/scale.json]
 
 The defaults are the seed's scale (300 stores x 20,000 skus = 6 million positions, 4 channels, one
 simulated day plus the next day's batches); that takes hours on 2 cores, so pass smaller
@@ -12,13 +13,20 @@ simulated day plus the next day's batches); that takes hours on 2 cores, so pass
 2. full pipeline: `omni-inventory run` on the day (ingest, dbt, Great Expectations, exceptions,
    replenishment and finance), each Dagster step timed from the run's event log; ingest
    throughput as a ratio to bare COPY, the dbt build against the aggregate;
-3. micro-batch latency: a `dagster-daemon` runs the file-arrival sensors; the next day's
-   15-minute marketplace listings (and the 30-minute store sales on the half hour) are dropped
-   into the landing zone one batch at a time; latency is landed -> `marts/atp_by_channel`
-   materialized by the runs the sensors launched (p50, p95);
+3. micro-batch latency: a `dagster-daemon` runs the landing-zone sensor (the schedules are
+   stopped, so that no sweep lands in a batch); the next day's 15-minute marketplace listings (and
+   the 30-minute store sales on the half hour) are dropped into the landing zone one batch at a
+   time; latency is landed -> `marts/atp_by_channel` materialized by the run the sensor launched
+   (p50, p95), with the median of each phase of that run: to_run_created (sensor interval and
+   tick), run_creation (Dagster writes the run's planned events), queued (until the run
+   coordinator launches it), worker_start (process, imports, code location), to_first_step, and
+   steps_to_atp split by kind of step (ingest, gx, dbt);
 4. cost growth: at 1x, 2x, 4x the stores (`--growth-stores` as 1x) a full run and one
    micro-batch of the same size (the first 10 stores' sales and every listing of one slot),
    headless: micro-batch time should stay flat, full time grow linearly.
+
+`--skip` leaves parts out (2. always runs: it loads day one); `--latency-only` is `--skip
+bare,growth`, the quick way to measure 3.
 
 Results are printed as a table and written as JSON. Uses OMNI_DATABASE_URL's server if set, else a
 scratch embedded PostgreSQL.
@@ -41,6 +49,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -220,22 +229,28 @@ def pipeline_run() -> tuple[str, dict[str, float], dict[str, tuple[float, float]
     if not success:
         raise SystemExit(f"the pipeline run failed:\n{summary}")
     run_id = summary.split()[1].rstrip(":")
-    windows: dict[str, tuple[float, float]] = {}
     with dg.DagsterInstance.get() as instance:
-        for entry in instance.all_logs(run_id):
-            event = entry.dagster_event
-            if event is None or event.step_key is None:
-                continue
-            start, end = windows.get(event.step_key, (entry.timestamp, entry.timestamp))
-            if event.event_type_value == "STEP_START":
-                start = entry.timestamp
-            if event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
-                end = entry.timestamp
-            windows[event.step_key] = (start, end)
+        windows = step_windows(instance.all_logs(run_id))
     kinds: dict[str, float] = defaultdict(float)
     for key, (start, end) in windows.items():
         kinds[step_kind(key)] += end - start
     return run_id, dict(kinds), windows
+
+
+def step_windows(entries: list[Any]) -> dict[str, tuple[float, float]]:
+    """(start, end) of each step of a run, from its event log entries."""
+    windows: dict[str, tuple[float, float]] = {}
+    for entry in entries:
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        start, end = windows.get(event.step_key, (entry.timestamp, entry.timestamp))
+        if event.event_type_value == "STEP_START":
+            start = entry.timestamp
+        if event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+            end = entry.timestamp
+        windows[event.step_key] = (start, end)
+    return windows
 
 
 def step_kind(step_key: str) -> str:
@@ -268,20 +283,73 @@ def use_warehouse(url: str, home: Path, landing: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # 3. micro-batch latency with the daemon
 
+# Where the time of a micro-batch goes, each phase from the end of the previous one (seconds):
+# landed -> the sensor's tick created the run -> the run's planned events written (enqueued) ->
+# dequeued and launched -> the run worker started (process, imports, code location) -> first step
+# -> atp_by_channel materialized.
+PHASES = ("to_run_created", "run_creation", "queued", "worker_start", "to_first_step", "steps_to_atp")
 
-def atp_by_channel_materialized_after(since: float) -> tuple[bool, float | None]:
-    """(every run since `since` finished, newest atp_by_channel materialization time)."""
+
+def run_milestones(entries: list[Any]) -> list[float]:
+    """When a run was created (its first event: the planned assets), enqueued, launched, started
+    (the worker loaded the code location) and started its first step, from its event log."""
     import dagster as dg
 
-    with dg.DagsterInstance.get() as instance:
-        runs = instance.get_runs(filters=dg.RunsFilter(created_after=_utc(since)))
-        finished = all(run.is_finished for run in runs)
-        event = instance.get_latest_materialization_event(dg.AssetKey(list(ATP_BY_CHANNEL)))
-        at = event.timestamp if event else None
-        failed = [run.run_id for run in runs if run.status.value == "FAILURE"]
+    first: dict[str, float] = {}
+    for entry in entries:
+        if entry.dagster_event is not None:
+            first.setdefault("created", entry.timestamp)
+            first.setdefault(entry.dagster_event.event_type_value, entry.timestamp)
+    kinds = dg.DagsterEventType
+    order = [
+        "created",
+        kinds.RUN_ENQUEUED.value,
+        kinds.RUN_STARTING.value,
+        kinds.RUN_START.value,
+        "STEP_START",
+    ]
+    return [first.get(name, float("nan")) for name in order]
+
+
+def batch_breakdown(instance: Any, landed: float, atp: Any) -> dict[str, Any]:
+    """Phases (PHASES) of the run that materialized atp_by_channel, the seconds each kind of step
+    took before that, and how many runs the batch started."""
+    import dagster as dg
+
+    entries = instance.all_logs(atp.run_id)
+    points = [landed, *run_milestones(entries), atp.timestamp]
+    phases = {
+        name: round(end - start, 1) for name, (start, end) in zip(PHASES, pairwise(points), strict=True)
+    }
+    before_atp: dict[str, float] = defaultdict(float)
+    for key, (start, end) in step_windows(entries).items():
+        if start < atp.timestamp:
+            before_atp[step_kind(key)] += min(end, atp.timestamp) - start
+    runs = instance.get_runs(filters=dg.RunsFilter(created_after=_utc(landed)))
+    return {
+        **phases,
+        **{f"steps_to_atp_{kind}": round(s, 1) for kind, s in sorted(before_atp.items())},
+        "runs": len(runs),
+    }
+
+
+def batch_materialized(instance: Any, url: str, landed: float, relatives: list[str]) -> Any:
+    """The newest atp_by_channel materialization once the batch is done (every file of it in the
+    ledger, every run since it landed finished, atp_by_channel materialized since), else None."""
+    import dagster as dg
+
+    runs = instance.get_runs(filters=dg.RunsFilter(created_after=_utc(landed)))
+    failed = [run.run_id for run in runs if run.status.value == "FAILURE"]
     if failed:
         raise SystemExit(f"micro-batch runs failed: {failed}")
-    return bool(runs) and finished, at
+    if not runs or not all(run.is_finished for run in runs):
+        return None
+    event = instance.get_latest_materialization_event(dg.AssetKey(list(ATP_BY_CHANNEL)))
+    if event is None or event.timestamp <= landed:
+        return None
+    with psycopg.connect(url) as conn:  # a batch the sensor split over two ticks is not done early
+        loaded = conn.execute("select count(*) from meta.file_ledger where file_path = any(%s)", (relatives,))
+        return event if loaded.fetchone()[0] == len(relatives) else None
 
 
 def _utc(epoch: float) -> Any:
@@ -290,9 +358,42 @@ def _utc(epoch: float) -> Any:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+def stop_schedules(home: Path) -> None:
+    """Stop the code location's schedules: a sweep or ERP refresh at :00 or :30 would otherwise
+    land in a random batch and decide its latency (the figure is the sensor's)."""
+    from orchestration.definitions import defs
+
+    dagster = str(Path(sys.executable).parent / "dagster")
+    for schedule in defs.schedules:
+        subprocess.run(
+            [dagster, "schedule", "stop", schedule.name, "-w", str(PROJECT_DIR / "workspace.yaml")],
+            cwd=home, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+
+
+def wait_for_first_tick(instance: Any, sensor: str, timeout: float) -> None:
+    """Until the daemon has loaded the code location and evaluated `sensor` once."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for state in instance.all_instigator_state():
+            if state.instigator_name == sensor and instance.get_ticks(
+                state.instigator_origin_id, state.selector_id, limit=1
+            ):
+                return
+        time.sleep(1)
+    raise SystemExit(f"the daemon did not tick {sensor} within {timeout} s")
+
+
 def measure_latency(
     batches: list[list[Path]], source_root: Path, landing: Path, home: Path, interval: int, timeout: float
-) -> list[float]:
+) -> tuple[list[float], list[dict[str, Any]]]:
+    """Latency of each batch (landed -> atp_by_channel materialized) and its breakdown."""
+    import dagster as dg
+
+    from orchestration.defs.ingestion.sensors import LANDING_SENSOR
+    from orchestration.lib.database import resolved_url
+
+    stop_schedules(home)
     env = {**os.environ, "OMNI_SENSOR_INTERVAL_SECONDS": str(interval)}
     log = (home / "daemon.log").open("wb")
     daemon = subprocess.Popen(
@@ -300,29 +401,29 @@ def measure_latency(
         cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     latencies: list[float] = []
+    breakdowns: list[dict[str, Any]] = []
     try:
-        time.sleep(interval + 15)  # the daemon loads the code location and takes its first ticks
-        for number, batch in enumerate(batches, start=1):
-            landed = time.time()
-            deliver(batch, source_root, landing)
-            deadline = landed + timeout
-            while True:
-                time.sleep(0.5)
-                done, at = atp_by_channel_materialized_after(landed)
-                if done and at is not None and at > landed:
-                    latencies.append(at - landed)
-                    print(f"  batch {number}: {len(batch)} files, {at - landed:.1f} s", flush=True)
-                    break
-                if time.time() > deadline:
-                    raise SystemExit(f"batch {number}: atp_by_channel not updated within {timeout} s")
-            # let the other sources' runs of this batch finish before the next batch lands
-            while not atp_by_channel_materialized_after(landed)[0]:
-                time.sleep(0.5)
+        with dg.DagsterInstance.get() as instance:
+            wait_for_first_tick(instance, LANDING_SENSOR, timeout)
+            for number, batch in enumerate(batches, start=1):
+                relatives = [path.relative_to(source_root).as_posix() for path in batch]
+                landed = time.time()
+                deliver(batch, source_root, landing)
+                while (atp := batch_materialized(instance, resolved_url(), landed, relatives)) is None:
+                    if time.time() > landed + timeout:
+                        raise SystemExit(f"batch {number}: atp_by_channel not updated within {timeout} s")
+                    time.sleep(0.5)
+                latencies.append(atp.timestamp - landed)
+                breakdowns.append(batch_breakdown(instance, landed, atp))
+                print(
+                    f"  batch {number}: {len(batch)} files, {latencies[-1]:.1f} s, {breakdowns[-1]}",
+                    flush=True,
+                )
     finally:
         daemon.terminate()
         daemon.wait(timeout=60)
         log.close()
-    return latencies
+    return latencies, breakdowns
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -349,6 +450,24 @@ def full_and_micro(
     return first_day, second_day, slots
 
 
+def bare_limit(results: dict[str, Any], url: str, first_day: list[Path], root: Path) -> None:
+    """1. bare COPY and aggregate of day one, and the full run's ingest and dbt against them."""
+    loaded = rows_loaded(url)
+    with step(results, "bare_copy") as extra:
+        copied, copy_s = bare_copy(url, root, first_day)
+        extra["bare_copy_rows"] = copied
+        extra["bare_copy_rows_per_s"] = round(copied / copy_s)
+    with step(results, "bare_aggregate"):
+        aggregate_baseline(url)
+    ingest_s = results["full_run_ingest_s"]
+    results["ingest_rows"] = loaded
+    results["ingest_rows_per_s"] = round(loaded / ingest_s)
+    results["ingest_vs_bare_copy"] = round((loaded / ingest_s) / results["bare_copy_rows_per_s"], 3)
+    results["dbt_vs_bare_aggregate"] = round(
+        results["full_run_dbt_s"] / max(results["bare_aggregate_s"], 0.01), 1
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -361,10 +480,15 @@ def main() -> None:
     parser.add_argument("--batch-timeout", type=float, default=600.0)
     parser.add_argument("--growth", default="1,2,4", help="multiples of --growth-stores for the cost growth")
     parser.add_argument("--growth-stores", type=int, default=30)
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: latency, growth")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: bare, latency, growth")
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="day one's run and the micro-batch latency (--skip bare,growth)",
+    )
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/scale.json"))
     args = parser.parse_args()
-    skip = set(filter(None, args.skip.split(",")))
+    skip = set(filter(None, args.skip.split(","))) | ({"bare", "growth"} if args.latency_only else set())
 
     results: dict[str, Any] = {"scale": f"{args.stores} stores, {args.dcs} DCs, {args.skus} skus, 4 channels"}
     with tempfile.TemporaryDirectory(prefix="omni-scale-") as tmp:
@@ -373,33 +497,25 @@ def main() -> None:
         first_day, second_day, slots = full_and_micro(
             results, "", url, args.stores, args.dcs, args.skus, work
         )
-        loaded = rows_loaded(url)
-        with step(results, "bare_copy") as extra:
-            copied, copy_s = bare_copy(url, work / "simulated", first_day)
-            extra["bare_copy_rows"] = copied
-            extra["bare_copy_rows_per_s"] = round(copied / copy_s)
-        with step(results, "bare_aggregate"):
-            aggregate_baseline(url)
-        ingest_s = results["full_run_ingest_s"]
-        results["ingest_rows"] = loaded
-        results["ingest_rows_per_s"] = round(loaded / ingest_s)
-        results["ingest_vs_bare_copy"] = round((loaded / ingest_s) / results["bare_copy_rows_per_s"], 3)
-        results["dbt_vs_bare_aggregate"] = round(
-            results["full_run_dbt_s"] / max(results["bare_aggregate_s"], 0.01), 1
-        )
+        if "bare" not in skip:
+            bare_limit(results, url, first_day, work / "simulated")
 
         if "latency" not in skip:
             # the slots with a marketplace listing (every 15 minutes) or store sales (every 30)
             batches = [batch for batch in (micro_batch_files(slots[slot]) for slot in second_day) if batch]
             batches = batches[: args.batches]
             with step(results, "micro_batches_with_daemon"):
-                latencies = measure_latency(
+                latencies, breakdowns = measure_latency(
                     batches, work / "simulated", work / "landing", work / "home", args.sensor_interval,
                     args.batch_timeout,
                 )  # fmt: skip
             results["micro_batch_latency_p50_s"] = round(statistics.median(latencies), 1)
             results["micro_batch_latency_p95_s"] = round(percentile(latencies, 0.95), 1)
             results["micro_batch_latency_max_s"] = round(max(latencies), 1)
+            results["micro_batch_phases_p50_s"] = {
+                name: round(statistics.median(b.get(name, 0.0) for b in breakdowns), 1)
+                for name in dict.fromkeys(name for b in breakdowns for name in b)
+            }
 
         if "growth" not in skip:
             micro: dict[int, float] = {}

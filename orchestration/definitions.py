@@ -15,7 +15,7 @@ ALL_ASSETS_JOB = "materialize_everything"
 defs = dg.Definitions.merge(
     dg.Definitions(
         resources={"warehouse": Warehouse()},
-        # Every job, including the sensors' micro-batch runs, runs its steps in the run's process:
+        # Every job, including the sensor's micro-batch runs, runs its steps in the run's process:
         # a process per step costs seconds each and a micro-batch has several steps.
         executor=dg.in_process_executor,
         jobs=[

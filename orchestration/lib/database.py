@@ -116,5 +116,8 @@ def connect(url: str | None = None, **kwargs) -> psycopg.Connection:
 
 
 def ensure_dagster_schema(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url) as conn, conn.transaction():
+        # Two processes starting at once (two runs, a run and `dev`) would race on the catalog:
+        # CREATE SCHEMA IF NOT EXISTS fails with a unique violation when another creates it meanwhile.
+        conn.execute("select pg_advisory_xact_lock(hashtext('omni.ensure_dagster_schema'))")
         conn.execute(f"create schema if not exists {DAGSTER_SCHEMA}")

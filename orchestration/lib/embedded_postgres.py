@@ -99,7 +99,15 @@ def _free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether PostgreSQL could listen on `port`.
+
+    SO_REUSEADDR like PostgreSQL's own listen socket: right after a stop, the old server's closed
+    connections linger in TIME_WAIT on its port, and a plain bind would call the port taken. The
+    server must come back on the same port, since running processes (the daemon, a run waiting to
+    retry) hold its URL.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

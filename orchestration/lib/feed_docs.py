@@ -20,7 +20,11 @@ def _feed_section(feed: Feed) -> list[str]:
         "",
         f"- folder: `<landing>/{folder}/`; raw table: `raw.{feed.raw_table}`",
         f"- kind: **{feed.kind}**"
-        + (f", one snapshot covers {scope}" if feed.kind == "snapshot" else ", a repeated event_id counts once"),
+        + (
+            f", one snapshot covers {scope}"
+            if feed.kind == "snapshot"
+            else ", a repeated event_id counts once"
+        ),
         f"- key: {', '.join(f'`{k}`' for k in feed.key)}; values required (file quarantined when empty): "
         + ", ".join(f"`{c}`" for c in feed.not_null_columns),
         f"- freshness SLA: {feed.sla_minutes} minutes; owner: {feed.owner_team.replace('_', ' ')}",

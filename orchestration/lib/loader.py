@@ -1,11 +1,27 @@
 """Exactly-once bulk loading of landing-zone files into `raw.<source>__<feed>`.
 
-Each file loads in one transaction: its ledger row and all of its rows, or nothing (how the
-bytes get in is raw_copy's business). The ledger decides "exactly once": a file is known by its
-path, size and mtime (so it is hashed once), and loaded by the SHA-256 of its bytes (so the same
-bytes under another name load once). A file that fails for a reason of its own (missing column,
-bad value, bad encoding, unknown feed) is quarantined in the ledger with that reason and never
-blocks the others; a database failure aborts the run with nothing half-done.
+The ledger decides "exactly once": a file is known by its path, size and mtime (so it is hashed
+once), and loaded by the SHA-256 of its bytes (so the same bytes under another name load once).
+A file's ledger row and all of its rows commit together or not at all (how the bytes get in is
+raw_copy's business). A file that fails for a reason of its own (missing column, bad value, bad
+encoding, unknown feed) is quarantined in the ledger with that reason and never blocks the
+others; a database failure aborts the run with nothing half-done.
+
+Files load in batches: up to BATCH_FILES files (or BATCH_BYTES, or BATCH_SECONDS) share one
+transaction, each inside its own savepoint, so a bad file is rolled back and quarantined alone
+while the batch goes on. What makes many small files cheap: one commit (one WAL flush) per batch
+instead of per file, and few round trips per file. Before its COPY a file costs one round trip
+(the locks, then one prepared lookup of what the ledger knows, which also draws the load id and
+sets the session up for the COPY); its ledger row, written once its outcome is known, waits and
+goes with the next file's statements. A crash or a database failure loses at most the batch in
+progress: none of its files is in the ledger, so the next run loads them. A file's outcome is
+reported (on_file, the IngestReport) once its batch has committed.
+
+Concurrent runs (a sensor's run and a manual one) are serialised per file by an advisory lock
+on its hash, and per raw table by the feed's lock, both held to the end of the transaction. A
+batch never waits for a lock while it holds others: past its first file it only tries them,
+and when another run holds one it commits what it has, then waits in a fresh transaction. So
+two runs cannot deadlock on each other's batches.
 """
 
 from __future__ import annotations
@@ -14,17 +30,40 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
+from orchestration.lib.feeds import Feed
 from orchestration.lib.file_formats import Quarantine
 from orchestration.lib.landing import LandingFile, scan, sha256_of
-from orchestration.lib.raw_copy import copy_into_raw, prepare_session
+from orchestration.lib.raw_copy import (
+    FILE_SAVEPOINT,
+    LoadStats,
+    LoadTarget,
+    copy_into_raw,
+    feed_lock_key,
+    prepare_session,
+    scan_query,
+    start_load_sql,
+)
 from orchestration.lib.raw_schema import LEDGER_TABLE, META_SCHEMA, ensure_warehouse
+from orchestration.lib.sql_text import Prepared, Template
 
 LEDGER = sql.Identifier(META_SCHEMA, LEDGER_TABLE)
+# The sequence of the ledger's identity column, by the name PostgreSQL gives it: the lookup draws
+# a file's load id from it before the row is written (pg_get_serial_sequence costs a catalog scan).
+LEDGER_IDS = f"{META_SCHEMA}.{LEDGER_TABLE}_load_id_seq"
+# A batch commits after this many files: each loaded file's savepoint keeps a subtransaction id
+# to the end of the transaction, and past 64 of them PostgreSQL's snapshots of every session
+# get slower (subtransaction cache overflow).
+BATCH_FILES = 32
+# ... or once its files reach this size or it has run this long, which bounds what a crash
+# makes the next run redo and how long other runs may wait for the batch's locks.
+BATCH_BYTES = 64 << 20
+BATCH_SECONDS = 2.0
 
 
 @dataclass
@@ -100,126 +139,288 @@ def ingest(
 ) -> IngestReport:
     """Load every pending file (optionally of some sources/feeds only); returns what happened to each."""
     report = IngestReport()
-    with psycopg.connect(url) as conn:
+    # psycopg's own prepared statements off: the loader prepares its statements itself (sql_text)
+    with psycopg.connect(url, prepare_threshold=None) as conn:
         ensure_warehouse(conn)
         prepare_session(conn)
         files = pending_files(
             conn, landing_dir, sources=sources, feed_ids=feed_ids, include_unrouted=include_unrouted
         )
-        for index, item in enumerate(files, start=1):
-            outcome = load_file(conn, item)
-            report.outcomes.append(outcome)
-            if on_file:
-                on_file(outcome, index, len(files))
+        batch = _Batch(conn, report, on_file, len(files))
+        for item in files:
+            batch.load(item)
+        batch.commit()
     return report
 
 
-def load_file(conn: psycopg.Connection, item: LandingFile) -> FileOutcome:
-    started = time.monotonic()
-    discovered_at = datetime.now(UTC)
-    file_hash = sha256_of(item.path)
-    try:
-        with conn.transaction():
-            conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (file_hash,))
-            done = _already_processed(conn, item, file_hash)
-            if done:
-                return done
-            if item.problem:
-                raise Quarantine(item.problem)
-            assert item.feed is not None
-            original = conn.execute(
-                sql.SQL(
-                    "select load_id from {} where file_hash = %s and feed = %s and status = 'loaded'"
-                ).format(LEDGER),
-                (file_hash, item.feed_id),
-            ).fetchone()
-            if original:
-                load_id = _insert_ledger(
-                    conn, item, file_hash, discovered_at, "duplicate", duplicate_of=original[0]
-                )
-                return FileOutcome(
-                    item.relative,
-                    item.feed_id,
-                    "duplicate",
-                    load_id=load_id,
-                    reason=f"same bytes as load {original[0]}",
-                    seconds=time.monotonic() - started,
-                )
-            load_id = _insert_ledger(conn, item, file_hash, discovered_at, "loaded")
-            stats = copy_into_raw(conn, item, item.feed, load_id, file_hash)
-            elapsed = time.monotonic() - started
-            conn.execute(
-                sql.SQL(
-                    "update {} set rows_loaded = %s, min_data_ts = %s, max_data_ts = %s, load_seconds = %s,"
-                    " loaded_at = clock_timestamp() where load_id = %s"
-                ).format(LEDGER),
-                (stats.rows, stats.min_data_ts, stats.max_data_ts, elapsed, load_id),
-            )
+class _Batch:
+    """The files loaded in the connection's current transaction; they count once it commits."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        report: IngestReport,
+        on_file: Callable[[FileOutcome, int, int], None] | None,
+        total: int,
+    ) -> None:
+        self.conn = conn
+        self.report = report
+        self.on_file = on_file
+        self.total = total
+        self.outcomes: list[FileOutcome] = []
+        self.size = 0
+        self.started = 0.0
+        # Statements whose answer nobody needs (a finished file's ledger row, a savepoint
+        # release): they go with the next statement sent, saving a round trip each.
+        self.deferred: list[str] = []
+        self.prepared = Prepared(conn, "omni_loader")
+
+    def load(self, item: LandingFile) -> None:
+        file_hash = sha256_of(item.path)
+        if not self.outcomes:
+            self.started = time.monotonic()
+        outcome = self._load(item, file_hash, wait=not self.outcomes)
+        if outcome is None:  # another run holds the file or its feed: commit ours, then wait
+            self.commit()
+            self.started = time.monotonic()
+            outcome = self._load(item, file_hash, wait=True)
+            assert outcome is not None
+        self.outcomes.append(outcome)
+        self.size += item.size_bytes
+        if (
+            len(self.outcomes) >= BATCH_FILES
+            or self.size >= BATCH_BYTES
+            or time.monotonic() - self.started >= BATCH_SECONDS
+        ):
+            self.commit()
+
+    def commit(self) -> None:
+        if self.deferred:
+            self.execute()
+        self.conn.commit()
+        for outcome in self.outcomes:
+            self.report.outcomes.append(outcome)
+            if self.on_file:
+                self.on_file(outcome, len(self.report.outcomes), self.total)
+        self.outcomes = []
+        self.size = 0
+
+    def execute(self, *statements: str, result: int = 0) -> psycopg.Cursor:
+        """Run the deferred statements and then `statements` in one round trip.
+
+        The cursor is left on the result of statements[result].
+        """
+        skip = len(self.deferred) + result
+        text = "; ".join([*self.deferred, *statements])
+        self.deferred = []
+        cursor = self.conn.execute(text)
+        for _ in range(skip):
+            cursor.nextset()
+        return cursor
+
+    def _load(self, item: LandingFile, file_hash: str, wait: bool) -> FileOutcome | None:
+        """Load one file in the current transaction; None when `wait` is false and a lock is taken."""
+        started = time.monotonic()
+        discovered_at = datetime.now(UTC)
+        feed_key = feed_lock_key(item.feed) if item.feed else None
+        # The lookup is a statement of its own, after the locks: it must see what their previous
+        # holders committed.
+        locks = [
+            lock.render(hash=file_hash, feed_key=feed_key)
+            for lock in (_wait_for_locks if wait else _try_locks)(feed_key is not None)
+        ]
+        lookup = self.prepared.statements(
+            _lookup(item.feed, item.file_format),
+            path=item.relative,
+            hash=file_hash,
+            feed=item.feed_id,
+            problem=item.problem,
+        )
+        cursor = self.execute(
+            *locks, *lookup, f"savepoint {FILE_SAVEPOINT}", result=len(locks) + len(lookup) - 1
+        )
+        row = cursor.fetchone()
+        # The savepoint is released with the next statement, or used to undo the file below.
+        self.deferred.append(f"release savepoint {FILE_SAVEPOINT}")
+        if row is None:
+            return None
+        load_id, seen_status, original, first_block = row[:4]
+        if seen_status is not None:  # handled by another run meanwhile, or touched in place
+            self._defer([_MARK_SEEN.render(size=item.size_bytes, mtime=item.mtime_ns, load_id=load_id)])
             return FileOutcome(
-                item.relative, item.feed_id, "loaded", rows=stats.rows, load_id=load_id, seconds=elapsed
+                item.relative, item.feed_id, "already_processed", load_id=load_id, reason=seen_status
             )
-    except Quarantine as problem:
-        reason = f"{item.relative}: {problem}"
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (file_hash,))
-        done = _already_processed(conn, item, file_hash)
-        if done:
-            return done
-        load_id = _insert_ledger(conn, item, file_hash, discovered_at, "quarantined", reason=reason)
-    return FileOutcome(
-        item.relative,
-        item.feed_id,
-        "quarantined",
-        reason=reason,
-        load_id=load_id,
-        seconds=time.monotonic() - started,
+        outcome = FileOutcome(item.relative, item.feed_id, "loaded", load_id=load_id)
+        stats = LoadStats(0)
+        if item.problem:  # attributed to no feed
+            outcome.status, outcome.reason = "quarantined", f"{item.relative}: {item.problem}"
+        elif original is not None:
+            outcome.status, outcome.reason = "duplicate", f"same bytes as load {original}"
+        else:
+            assert item.feed is not None
+            try:
+                target = LoadTarget(load_id, first_block)
+                stats = copy_into_raw(self.conn, self.prepared, item, item.feed, target)
+                outcome.rows = stats.rows
+            except Quarantine as problem:
+                outcome.status, outcome.reason = "quarantined", f"{item.relative}: {problem}"
+                self.conn.execute(f"rollback to savepoint {FILE_SAVEPOINT}")
+                stats = LoadStats(0)
+        outcome.seconds = time.monotonic() - started
+        loaded = outcome.status == "loaded"
+        self._defer(
+            self.prepared.statements(
+                _insert(item.feed if stats.scan is not None else None),
+                load_id=load_id,
+                path=item.relative,
+                hash=file_hash,
+                size=item.size_bytes,
+                mtime=item.mtime_ns,
+                source=item.source,
+                feed=item.feed_id,
+                channel=item.channel_id,
+                format=item.file_format,
+                status=outcome.status,
+                reason=outcome.reason if outcome.status == "quarantined" else None,
+                duplicate_of=original if outcome.status == "duplicate" else None,
+                discovered=discovered_at,
+                seconds=outcome.seconds if loaded else None,
+                rows=stats.rows,
+                oldest=stats.min_data_ts,
+                newest=stats.max_data_ts,
+                first_block=f"({first_block},0)" if stats.scan is not None else None,
+            )
+        )
+        return outcome
+
+    def _defer(self, statements: list[str]) -> None:
+        """Queue a ledger write for the next round trip, ahead of the pending savepoint release."""
+        self.deferred[-1:-1] = statements
+
+
+# --- statements, composed once --------------------------------------------------------------
+
+_HASH_KEY = sql.SQL("hashtextextended({}, 0)").format(sql.Placeholder("hash"))
+_FEED_KEY = sql.SQL("hashtext({})").format(sql.Placeholder("feed_key"))
+_MARK_SEEN = Template(
+    sql.SQL("update {} set size_bytes = {}, mtime_ns = {} where load_id = {}").format(
+        LEDGER, sql.Placeholder("size"), sql.Placeholder("mtime"), sql.Placeholder("load_id")
+    )
+)
+
+
+@cache
+def _wait_for_locks(feed: bool) -> list[Template]:
+    """For the first file of a transaction, which holds no other lock and so may wait.
+
+    The ledger's lock first, held to the commit although the ledger rows are written late:
+    ensure_warehouse (another run starting) locks the ledger before the raw tables, so it waits
+    for the batch instead of taking a raw table the batch still needs.
+    """
+    keys = [_HASH_KEY, _FEED_KEY] if feed else [_HASH_KEY]
+    return [
+        Template(sql.SQL("lock table {} in row exclusive mode").format(LEDGER)),
+        Template(
+            sql.SQL("select {}, set_config('omni.locked', 'true', true)").format(
+                sql.SQL(", ").join(sql.SQL("pg_advisory_xact_lock({})").format(k) for k in keys)
+            )
+        ),
+    ]
+
+
+@cache
+def _try_locks(feed: bool) -> list[Template]:
+    """For the next files of a transaction: never wait while holding locks (see the module doc)."""
+    keys = [_HASH_KEY, _FEED_KEY] if feed else [_HASH_KEY]
+    return [
+        Template(
+            sql.SQL("select set_config('omni.locked', ({})::text, true)").format(
+                sql.SQL(" and ").join(sql.SQL("pg_try_advisory_xact_lock({})").format(k) for k in keys)
+            )
+        )
+    ]
+
+
+@cache
+def _lookup(feed: Feed | None, file_format: str | None) -> Template:
+    """What the ledger knows of a file, and a load id for it; no row when the locks were not taken.
+
+    One row: (load id: the ledger row's if the file is there under its path and hash, else a new
+    one; that row's status; the load that loaded the same bytes for the feed; the raw table's last
+    page). A file to load also gets the session set up for it (start_load_sql).
+    """
+    to_load = sql.SQL("seen.load_id is null and original.load_id is null and {}::text is null").format(
+        sql.Placeholder("problem")
+    )
+    start = (
+        sql.SQL(", ").join(
+            sql.SQL("case when {} then {} end").format(to_load, expression)
+            for expression in start_load_sql(
+                feed, file_format, sql.SQL("next.load_id"), sql.Placeholder("hash")
+            )
+        )
+        if feed
+        else sql.SQL("null::bigint")
+    )
+    return Template(
+        sql.SQL(
+            "select coalesce(seen.load_id, next.load_id), seen.status, original.load_id, {start}"
+            " from (select nextval({ledger_ids}::regclass) as load_id"
+            " where current_setting('omni.locked')::boolean) as next"
+            " left join {ledger} as seen on seen.file_path = {path} and seen.file_hash = {hash}"
+            " cross join (select min(load_id) as load_id from {ledger} where file_hash = {hash} and feed = {feed}"
+            " and status = 'loaded') as original"
+        ).format(
+            start=start,
+            ledger_ids=sql.Literal(LEDGER_IDS),
+            ledger=LEDGER,
+            path=sql.Placeholder("path"),
+            hash=sql.Placeholder("hash"),
+            feed=sql.Placeholder("feed"),
+        )
     )
 
 
-def _already_processed(conn: psycopg.Connection, item: LandingFile, file_hash: str) -> FileOutcome | None:
-    """A file another run handled meanwhile, or the same bytes touched in place: mark seen, do nothing."""
-    row = conn.execute(
-        sql.SQL(
-            "update {} set size_bytes = %s, mtime_ns = %s where file_path = %s and file_hash = %s"
-            " returning load_id, status"
-        ).format(LEDGER),
-        (item.size_bytes, item.mtime_ns, item.relative, file_hash),
-    ).fetchone()
-    if row is None:
-        return None
-    return FileOutcome(item.relative, item.feed_id, "already_processed", load_id=row[0], reason=row[1])
+@cache
+def _insert(scanned: Feed | None) -> Template:
+    """A file's ledger row, written once its outcome is known.
 
-
-def _insert_ledger(
-    conn: psycopg.Connection,
-    item: LandingFile,
-    file_hash: str,
-    discovered_at: datetime,
-    status: str,
-    *,
-    reason: str | None = None,
-    duplicate_of: int | None = None,
-) -> int:
-    row = conn.execute(
+    Its figures (rows, oldest and newest data timestamp) are the slots rows, oldest and newest,
+    or for a direct load of `scanned` the scan of its rows (raw_copy.scan_query).
+    """
+    figures = (
+        scan_query(scanned)
+        if scanned
+        else sql.SQL("select {}::bigint, {}::timestamptz, {}::timestamptz").format(
+            sql.Placeholder("rows"), sql.Placeholder("oldest"), sql.Placeholder("newest")
+        )
+    )
+    slots = {
+        "load_id": "bigint",
+        "path": "text",
+        "hash": "text",
+        "size": "bigint",
+        "mtime": "bigint",
+        "source": "text",
+        "feed": "text",
+        "channel": "text",
+        "format": "text",
+        "status": "text",
+        "reason": "text",
+        "duplicate_of": "bigint",
+        "discovered": "timestamptz",
+        "seconds": "double precision",
+    }
+    return Template(
         sql.SQL(
-            "insert into {} (file_path, file_hash, size_bytes, mtime_ns, source, feed, channel_id, file_format,"
-            " status, reason, duplicate_of, discovered_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " returning load_id"
-        ).format(LEDGER),
-        (
-            item.relative,
-            file_hash,
-            item.size_bytes,
-            item.mtime_ns,
-            item.source,
-            item.feed_id,
-            item.channel_id,
-            item.file_format,
-            status,
-            reason,
-            duplicate_of,
-            discovered_at,
-        ),
-    ).fetchone()
-    assert row is not None
-    return row[0]
+            "insert into {} (load_id, file_path, file_hash, size_bytes, mtime_ns, source, feed, channel_id,"
+            " file_format, status, reason, duplicate_of, discovered_at, load_seconds, rows_loaded, min_data_ts,"
+            " max_data_ts) overriding system value select {}, figures.* from ({}) as figures"
+        ).format(
+            LEDGER,
+            sql.SQL(", ").join(
+                sql.SQL("{}::{}").format(sql.Placeholder(slot), sql.SQL(kind)) for slot, kind in slots.items()
+            ),
+            figures,
+        )
+    )

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import psycopg
 
 from orchestration.lib.database import export_environment
 from orchestration.lib.raw_schema import ensure_warehouse
 from orchestration.lib.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # dagster is imported where a run executes: `omni-inventory db` does not pay for it
+    from dagster import ExecuteInProcessResult
+    from dagster._utils.error import SerializableErrorInfo
+
+# How SerializableErrorInfo names a step's own dg.Failure (`module.Class: description`).
+FAILURE_CLASS = "dagster._core.definitions.events.Failure"
 
 
 def prepare(settings: Settings | None = None) -> str:
@@ -49,12 +58,33 @@ def run_everything(settings: Settings | None = None) -> tuple[bool, str]:
             # Per-file progress is logged at INFO; Dagster's DEBUG step events would drown it.
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
-        lines = [f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}"]
-        for event in result.all_events:
-            if event.event_type_value == "STEP_FAILURE":
-                error = event.step_failure_data.error if event.step_failure_data else None
-                message = error.message.strip() if error else "unknown error"
-                lines.append(f"  step {event.step_key} failed: {message}")
+        lines = [
+            f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}",
+            *step_failures(result),
+        ]
         materialized = len(result.get_asset_materialization_events())
         lines.append(f"  {materialized} asset materializations")
     return result.success, "\n".join(lines)
+
+
+def step_failures(result: ExecuteInProcessResult) -> list[str]:
+    """One line per failed step: its key and the reason it failed."""
+    lines = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error if event.step_failure_data else None
+            lines.append(f"  step {event.step_key} failed: {failure_reason(error)}")
+    return lines
+
+
+def failure_reason(error: SerializableErrorInfo | None) -> str:
+    """The reason of a step failure, not Dagster's wrappers around it.
+
+    A step whose retries ran out fails with "Exceeded max_retries of N": the reason is its cause.
+    A step's own dg.Failure is reported by its description, without the class name.
+    """
+    if error is None:
+        return "unknown error"
+    while error.cls_name == "RetryRequestedFromPolicy" and error.cause is not None:
+        error = error.cause
+    return error.message.strip().removeprefix(f"{FAILURE_CLASS}: ")

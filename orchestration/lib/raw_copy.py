@@ -1,14 +1,23 @@
 """COPY of one landing file into its raw table, inside the caller's transaction.
 
-Two paths, same result:
+The caller (the loader) has drawn the file's load id, evaluated `start_load_sql` for it, and
+opened the savepoint FILE_SAVEPOINT; a file found bad is rolled back to that savepoint, so the
+caller's transaction, which may hold other files, stays usable.
+
+Three paths, same result:
 - direct: CSV and Parquet files whose columns are all known to the registry stream straight
-  into `raw.<table>`; load metadata comes from column defaults fed by transaction-local
-  settings, so the bytes cross into PostgreSQL once (close to a bare COPY);
-- checked: files with extra columns, JSON lines, or words PostgreSQL would read as dates
+  into `raw.<table>`; load metadata comes from column defaults (transaction-local settings and
+  the table's row sequence), so the bytes cross into PostgreSQL once (close to a bare COPY). The
+  file's row count and time range, and the channel check, then read the table only from the page
+  where the load started (a TID range scan), not every row the table already holds;
+- JSON lines: the lines go into the session's lines table, then one prepared statement parses
+  each once, checks what a cast would let through (ISO 8601 dates and times, required values,
+  the channel) and writes the raw rows; a file it refuses is re-examined value by value;
+- checked: CSV or Parquet files with extra columns or words PostgreSQL would read as dates
   ('now', 'epoch', ...) go through a typed temporary table, which checks ISO 8601 dates and
   times and keeps extra columns, then move to the raw table in one INSERT ... SELECT.
-Either way PostgreSQL parses every value, and the first bad one is reported with its line and
-column, which quarantines the file.
+Either way every value is checked by PostgreSQL, and the first bad one is reported with its line
+and column, which quarantines the file.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 import psycopg
 from psycopg import sql
@@ -35,25 +45,62 @@ from orchestration.lib.file_formats import (
 )
 from orchestration.lib.landing import LandingFile
 from orchestration.lib.raw_schema import RAW_SCHEMA, row_sequence
+from orchestration.lib.sql_text import SESSION_SETTINGS, Prepared, Template
 
+FILE_SAVEPOINT = "omni_file"  # opened by the caller before copy_into_raw; a bad file rolls back to it
+LINES_SAVEPOINT = "omni_lines"  # after a JSON lines file's lines are in, before they are read
 LOAD_TABLE = sql.Identifier("_omni_load")
-LINES_TABLE = sql.Identifier("_omni_lines")
+LINES_NUMBERS = "pg_temp._omni_lines__omni_row_number_seq"  # the lines table's identity sequence
+LINES_TABLE = sql.Identifier("pg_temp", "_omni_lines")
+# One line of a JSON lines file per row, in a text column: the control characters used as quote
+# and delimiter cannot occur in valid JSON.
+_LINES_COPY = (
+    sql.SQL(
+        "copy {} (line) from stdin with (format csv, quote e'\\x01', delimiter e'\\x02', encoding 'UTF8')"
+    )
+    .format(LINES_TABLE)
+    .as_string()
+)
 ROW_NUMBER = "_omni_row_number"
+# The lines table is emptied after each file: with DELETE, much cheaper than TRUNCATE for small
+# files, and with TRUNCATE after a file this long (DELETE would leave its pages to scan).
+LINES_TRUNCATE_AFTER = 50_000
 # SQLSTATE classes that mean "the database or connection failed", not "this file is bad":
 # connection (08), resources (53), operator intervention (57), system (58), internal (XX),
 # transaction rollback (40, e.g. deadlock). These abort the run; everything else quarantines.
 INFRASTRUCTURE_SQLSTATE_CLASSES = ("08", "53", "57", "58", "XX", "40")
+# [0-9] rather than \d: PostgreSQL matches it two to three times faster (these run once per
+# value of JSON lines), and a digit \d would take beyond 0-9 is not one a date or time cast takes.
 ISO_PATTERNS = {
-    "date": r"^\s*\d{4}-\d{2}-\d{2}\s*$",
-    "timestamptz": r"^\s*\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)?\s*$",
+    "date": r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$",
+    "timestamptz": (
+        r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?\s*"
+        r"(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?\s*$"
+    ),
 }
 
 
 @dataclass(frozen=True)
 class LoadStats:
+    """What a load wrote: its rows and their time range, or a query for the time range.
+
+    `scan`, when set, stands for the time range: a query of one row (rows, oldest, newest data
+    timestamp) with the slots load_id, first_block and rows, for the caller to run inside its
+    ledger statement. On the direct path that saves the scan a round trip of its own.
+    """
+
     rows: int
-    min_data_ts: datetime | None
-    max_data_ts: datetime | None
+    min_data_ts: datetime | None = None
+    max_data_ts: datetime | None = None
+    scan: sql.Composable | None = None
+
+
+@dataclass(frozen=True)
+class LoadTarget:
+    """The file's load id, and where the raw table ended (the first of `start_load_sql`)."""
+
+    load_id: int
+    first_block: int  # the raw table's last page before the load; the file's rows are from there on
 
 
 class _CheckedPathNeeded(Exception):
@@ -63,29 +110,65 @@ class _CheckedPathNeeded(Exception):
 def prepare_session(conn: psycopg.Connection) -> None:
     """Once per loading connection."""
     # Offset-less timestamps are UTC (contract); temp_buffers must be set before the first
-    # temporary table of the session, and large files want more than the 8 MB default.
-    conn.execute("set timezone = 'UTC'")
-    conn.execute("set temp_buffers = '256MB'")
+    # temporary table of the session, and large files want more than the 8 MB default. The
+    # per-file statements are prepared, and their parameters only pick rows by key: planning
+    # them once is enough. The lines table lives as long as the session: creating a temporary
+    # table per file (catalog rows written and deleted) cost more than loading a small file.
+    conn.execute(
+        sql.SQL(
+            "set timezone = 'UTC'; set temp_buffers = '256MB'; {}; set plan_cache_mode = force_generic_plan;"
+            " create temporary table if not exists {} (line text, {} bigint generated always as identity)"
+        ).format(sql.SQL(SESSION_SETTINGS), sql.Identifier("_omni_lines"), sql.Identifier(ROW_NUMBER))
+    )
     conn.commit()
 
 
+def feed_lock_key(feed: Feed) -> str:
+    """Text whose hashtext() keys the advisory lock that serialises loads into the feed's raw table."""
+    return f"omni.load.{feed.raw_table}"
+
+
+def start_load_sql(
+    feed: Feed, file_format: str | None, load_id: sql.Composable, file_hash: sql.Composable
+) -> list[sql.Composable]:
+    """Select-list expressions that set the session up to load one file of `feed`.
+
+    Evaluated once the file's load id is drawn, by a caller holding the feed's lock. The first
+    gives the LoadTarget's first_block (the raw table's last page); the others act: the settings
+    the raw table's defaults read, the row sequence restarted at 1 (which also drops this
+    session's cached values, so the file's rows number 1..n), and for JSON lines the line
+    numbers of the session's lines table restarted.
+    """
+    items = [
+        sql.SQL(
+            "greatest(pg_relation_size({}::regclass) / current_setting('block_size')::bigint - 1, 0)"
+        ).format(sql.Literal(f"{RAW_SCHEMA}.{feed.raw_table}")),
+        sql.SQL("set_config('omni.load_id', {}::text, true)").format(load_id),
+        sql.SQL("set_config('omni.file_hash', {}, true)").format(file_hash),
+        sql.SQL("setval({}::regclass, 1, false)").format(sql.Literal(row_sequence(feed))),
+    ]
+    if file_format == "jsonl":
+        items.append(sql.SQL("setval({}::regclass, 1, false)").format(sql.Literal(LINES_NUMBERS)))
+    return items
+
+
 def copy_into_raw(
-    conn: psycopg.Connection, item: LandingFile, feed: Feed, load_id: int, file_hash: str
+    conn: psycopg.Connection, prepared: Prepared, item: LandingFile, feed: Feed, target: LoadTarget
 ) -> LoadStats:
-    """Load the file's rows into raw.<table>; raises Quarantine (nothing written) when the file is bad."""
-    conn.execute(
-        "select set_config('omni.load_id', %s, true), set_config('omni.file_hash', %s, true)",
-        (str(load_id), file_hash),
-    )
+    """Load the file's rows into raw.<table>; raises Quarantine when the file is bad.
+
+    The caller then rolls back to FILE_SAVEPOINT, which removes whatever was written.
+    `prepared` runs the statements that are the same for every file of a feed or folder.
+    """
     try:
-        with conn.transaction():  # savepoint: a bad file leaves the caller's transaction usable
-            if item.file_format in ("csv", "parquet"):
-                try:
-                    with conn.transaction():
-                        return _load_direct(conn, item, feed, load_id)
-                except _CheckedPathNeeded:
-                    pass
-            return _load_checked(conn, item, feed, load_id)
+        if item.file_format in ("csv", "parquet"):
+            try:
+                return _load_direct(conn, prepared, item, feed, target)
+            except _CheckedPathNeeded:
+                # drop what the direct attempt wrote; the settings are older and stay
+                conn.execute(f"rollback to savepoint {FILE_SAVEPOINT}")
+            return _load_checked(conn, item, feed)
+        return _load_jsonl(conn, prepared, item, feed)
     except psycopg.Error as error:
         if _is_infrastructure(error):
             raise
@@ -94,20 +177,13 @@ def copy_into_raw(
         raise Quarantine(f"unreadable {item.file_format} file: {error}") from error
 
 
-def _start_row_numbers(conn: psycopg.Connection, feed: Feed) -> None:
-    """Take the feed's load lock and set omni.row_base so this file's rows number from 1."""
-    conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"omni.load.{feed.raw_table}",))
-    conn.execute(
-        sql.SQL("select set_config('omni.row_base', nextval({})::text, true)").format(
-            sql.Literal(row_sequence(feed))
-        )
-    )
-
-
-def _copy(conn: psycopg.Connection, statement: sql.Composable, chunks: Iterable[bytes]) -> None:
-    with conn.cursor().copy(statement) as copy:
-        for chunk in without_end_of_data_marker(chunks):
-            copy.write(chunk)
+def _copy(conn: psycopg.Connection, statement: sql.Composable | str, chunks: Iterable[bytes]) -> int:
+    """Rows copied."""
+    with conn.cursor() as cursor:
+        with cursor.copy(statement) as copy:
+            for chunk in without_end_of_data_marker(chunks):
+                copy.write(chunk)
+        return cursor.rowcount
 
 
 def _csv_options(feed: Feed, columns: list[str], header: bool) -> sql.Composable:
@@ -118,50 +194,140 @@ def _csv_options(feed: Feed, columns: list[str], header: bool) -> sql.Composable
     return sql.SQL(", ").join(options)
 
 
+def _scope_mismatch(
+    channel_id: str | None, feed: Feed, value: sql.Composable, row: sql.Composable
+) -> sql.Composable:
+    """Aggregate: the first row whose channel is not the folder's (channel files), else null."""
+    if not feed.path_scope or channel_id is None:
+        return sql.SQL("null::bigint")
+    return sql.SQL("min({}) filter (where {} is distinct from {})").format(
+        row, value, sql.Literal(channel_id)
+    )
+
+
+def _misdelivered(feed: Feed, item: LandingFile, row: int, value: object, what: str = "row") -> Quarantine:
+    return Quarantine(
+        f"{what} {row}: {feed.path_scope} {value!r} does not match the folder's channel {item.channel_id!r}"
+    )
+
+
 # --- direct path ----------------------------------------------------------------------------
 
 
-def _load_direct(conn: psycopg.Connection, item: LandingFile, feed: Feed, load_id: int) -> LoadStats:
+def _load_direct(
+    conn: psycopg.Connection, prepared: Prepared, item: LandingFile, feed: Feed, target: LoadTarget
+) -> LoadStats:
     known = {c.name for c in feed.columns}
-    target = sql.Identifier(RAW_SCHEMA, feed.raw_table)
-    _start_row_numbers(conn, feed)
     if item.file_format == "parquet":
         columns = parquet_columns(item)
         check_header(feed, columns)
         if set(columns) - known:
             raise _CheckedPathNeeded
         chunks: Iterator[bytes] = parquet_as_csv(item)
-        _copy_guarded(conn, target, feed, columns, chunks, header=False)
+        rows = _copy_guarded(conn, feed, columns, chunks, header=False)
     else:
         with csv_file(item) as (columns, chunks):
             check_header(feed, columns)
             if set(columns) - known:
                 raise _CheckedPathNeeded
-            _copy_guarded(conn, target, feed, columns, chunks, header=True)
-    where = sql.SQL("_load_id = {}").format(sql.Literal(load_id))
-    _check_path_scope(conn, item, feed, target, where, "_row_number")
-    return _stats(conn, feed, target, where)
+            rows = _copy_guarded(conn, feed, columns, chunks, header=True)
+    return _direct_stats(prepared, item, feed, target, rows)
 
 
 def _copy_guarded(
-    conn: psycopg.Connection,
-    target: sql.Composable,
-    feed: Feed,
-    columns: list[str],
-    chunks: Iterator[bytes],
-    header: bool,
-) -> None:
-    statement = sql.SQL("copy {} ({}) from stdin with ({})").format(
-        target, sql.SQL(", ").join(map(sql.Identifier, columns)), _csv_options(feed, columns, header)
-    )
+    conn: psycopg.Connection, feed: Feed, columns: list[str], chunks: Iterator[bytes], header: bool
+) -> int:
     try:
-        _copy(conn, statement, without_special_time_words(chunks))
+        return _copy(conn, _direct_copy_sql(feed, tuple(columns), header), without_special_time_words(chunks))
     except SpecialWordFound as found:
         raise _CheckedPathNeeded from found
     except psycopg.errors.QueryCanceled as cancelled:  # COPY aborted by the raise above, on some drivers
         if isinstance(cancelled.__context__, SpecialWordFound):
             raise _CheckedPathNeeded from cancelled
         raise
+
+
+@cache
+def _direct_copy_sql(feed: Feed, columns: tuple[str, ...], header: bool) -> str:
+    return (
+        sql.SQL("copy {} ({}) from stdin with ({})")
+        .format(
+            sql.Identifier(RAW_SCHEMA, feed.raw_table),
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            _csv_options(feed, list(columns), header),
+        )
+        .as_string()
+    )
+
+
+def _direct_stats(
+    prepared: Prepared, item: LandingFile, feed: Feed, target: LoadTarget, rows: int
+) -> LoadStats:
+    """Count and time range of the rows just copied, scanning only their pages; channel check.
+
+    Files without a channel to check leave the scan to the caller's ledger statement
+    (scan_query); channel files run it now, since a row of another channel quarantines the file.
+    """
+    if not feed.path_scope or item.channel_id is None:
+        return LoadStats(rows, scan=scan_query(feed))
+    values = {
+        "load_id": target.load_id,
+        "first_block": f"({target.first_block},0)",
+        "channel": item.channel_id,
+    }
+    pages, everywhere, value = _channel_queries(feed)
+    row = prepared.execute(pages, **values).fetchone()
+    if row is None or row[0] != rows:
+        row = prepared.execute(everywhere, **values).fetchone()
+    assert row is not None
+    if row[3] is not None:
+        found = prepared.execute(value, **values, row=row[3]).fetchone()
+        raise _misdelivered(feed, item, row[3], found[0] if found else None)
+    return LoadStats(int(row[0]), row[1], row[2])
+
+
+@cache
+def scan_query(feed: Feed) -> sql.Composable:
+    """(rows, oldest, newest) of a direct load, from the raw table's pages where it started.
+
+    New rows go to the table's last page and after it, unless PostgreSQL reused free space
+    further back (after deletes and VACUUM): then the count falls short of the COPY's, and the
+    load id alone (with the table's BRIN index) finds them. Slots: load_id, first_block, rows.
+    """
+    ts, table = sql.Identifier(feed.time_column), sql.Identifier(RAW_SCHEMA, feed.raw_table)
+    load_id, rows = sql.Placeholder("load_id"), sql.Placeholder("rows")
+    return sql.SQL(
+        "select case when q.n = {rows} then q.n else a.n end, case when q.n = {rows} then q.lo else a.lo end,"
+        " case when q.n = {rows} then q.hi else a.hi end"
+        " from (select count(*) as n, min({ts}) as lo, max({ts}) as hi from {t}"
+        " where ctid >= {first_block}::tid and _load_id = {load_id}) as q"
+        # scanned only when the pages fall short (a one-time filter on q.n)
+        " cross join lateral (select count(*) as n, min({ts}) as lo, max({ts}) as hi from {t}"
+        " where _load_id = {load_id} and q.n <> {rows}) as a"
+    ).format(rows=rows, ts=ts, t=table, first_block=sql.Placeholder("first_block"), load_id=load_id)
+
+
+@cache
+def _channel_queries(feed: Feed) -> tuple[Template, Template, Template]:
+    """(stats and first row of another channel, from the load's pages / anywhere; a row's channel)."""
+    ts, table = sql.Identifier(feed.time_column), sql.Identifier(RAW_SCHEMA, feed.raw_table)
+    scope, load_id = sql.Identifier(feed.path_scope or ""), sql.Placeholder("load_id")
+    query = sql.SQL(
+        "select count(*), min({ts}), max({ts}), min(_row_number) filter (where {scope} is distinct from {channel})"
+        " from {t} where {w}"
+    )
+    mine = sql.SQL("_load_id = {}").format(load_id)
+    pages = sql.SQL("ctid >= {}::tid and {}").format(sql.Placeholder("first_block"), mine)
+    common = {"ts": ts, "scope": scope, "channel": sql.Placeholder("channel"), "t": table}
+    return (
+        Template(query.format(w=pages, **common)),
+        Template(query.format(w=mine, **common)),
+        Template(
+            sql.SQL("select {} from {} where {} and _row_number = {}").format(
+                scope, table, mine, sql.Placeholder("row")
+            )
+        ),
+    )
 
 
 # --- checked path ---------------------------------------------------------------------------
@@ -208,10 +374,8 @@ def _create_load_table(conn: psycopg.Connection, feed: Feed, columns: list[str])
     )
 
 
-def _load_checked(conn: psycopg.Connection, item: LandingFile, feed: Feed, load_id: int) -> LoadStats:
-    if item.file_format == "jsonl":
-        columns = _stage_jsonl(conn, item, feed)
-    elif item.file_format == "parquet":
+def _load_checked(conn: psycopg.Connection, item: LandingFile, feed: Feed) -> LoadStats:
+    if item.file_format == "parquet":
         columns = parquet_columns(item)
         check_header(feed, columns, (ROW_NUMBER,))
         _create_load_table(conn, feed, columns)
@@ -221,8 +385,25 @@ def _load_checked(conn: psycopg.Connection, item: LandingFile, feed: Feed, load_
             check_header(feed, columns, (ROW_NUMBER,))
             _create_load_table(conn, feed, columns)
             _copy_staged(conn, feed, columns, chunks, header=True)
-    _check_path_scope(conn, item, feed, LOAD_TABLE, sql.SQL("true"), ROW_NUMBER)
-    return _move_to_raw(conn, feed, columns, load_id)
+    row = conn.execute(
+        sql.SQL("select {bad} from {t}").format(
+            bad=_scope_mismatch(
+                item.channel_id, feed, sql.Identifier(feed.path_scope or ""), sql.Identifier(ROW_NUMBER)
+            ),
+            t=LOAD_TABLE,
+        )
+    ).fetchone()
+    if row and row[0] is not None:
+        found = conn.execute(
+            sql.SQL("select {} from {} where {} = {}").format(
+                sql.Identifier(feed.path_scope or ""),
+                LOAD_TABLE,
+                sql.Identifier(ROW_NUMBER),
+                sql.Literal(row[0]),
+            )
+        ).fetchone()
+        raise _misdelivered(feed, item, row[0], found[0] if found else None)
+    return _move_to_raw(conn, feed, columns)
 
 
 def _copy_staged(
@@ -234,92 +415,7 @@ def _copy_staged(
     _copy(conn, statement, chunks)
 
 
-def _stage_jsonl(conn: psycopg.Connection, item: LandingFile, feed: Feed) -> list[str]:
-    # One line per row into a text column (the control characters used as quote and delimiter
-    # cannot occur in valid JSON), then PostgreSQL parses the JSON and casts each field.
-    conn.execute(
-        sql.SQL(
-            "create temporary table {} (line text, {} integer generated always as identity) on commit drop"
-        ).format(LINES_TABLE, sql.Identifier(ROW_NUMBER))
-    )
-    statement = sql.SQL(
-        "copy {} (line) from stdin with (format csv, quote e'\\x01', delimiter e'\\x02', encoding 'UTF8')"
-    ).format(LINES_TABLE)
-    with jsonl_bytes(item) as chunks:
-        _copy(conn, statement, chunks)
-    conn.execute(sql.SQL("delete from {} where line is null or btrim(line) = ''").format(LINES_TABLE))
-    bad = conn.execute(
-        sql.SQL(
-            "select {rn} from {t} where case when pg_input_is_valid(line, 'jsonb')"
-            " then jsonb_typeof(line::jsonb) <> 'object' else true end order by {rn} limit 1"
-        ).format(rn=sql.Identifier(ROW_NUMBER), t=LINES_TABLE)
-    ).fetchone()
-    if bad:
-        raise Quarantine(f"line {bad[0]}: not a JSON object")
-    present = {
-        row[0]
-        for row in conn.execute(
-            sql.SQL("select distinct jsonb_object_keys(line::jsonb) from {}").format(LINES_TABLE)
-        )
-    }
-    if not present:
-        raise Quarantine("empty file: no JSON lines")
-    ordered = [c.name for c in feed.columns if c.name in present]
-    columns = ordered + sorted(present - set(ordered))
-    check_header(feed, columns, (ROW_NUMBER,))
-    _create_load_table(conn, feed, columns)
-    known = {c.name: c for c in feed.columns}
-    casts = [
-        sql.SQL("(j ->> {})::{}").format(
-            sql.Literal(name), sql.SQL(_staged_type(known[name]) if name in known else "text")
-        )
-        for name in columns
-    ]
-    try:
-        with conn.transaction():
-            conn.execute(
-                # offset 0 keeps the planner from re-parsing the JSON once per column
-                sql.SQL(
-                    "insert into {} ({}) select {} from (select line::jsonb as j, {rn} from {} offset 0) s order by {rn}"
-                ).format(
-                    LOAD_TABLE,
-                    sql.SQL(", ").join(map(sql.Identifier, columns)),
-                    sql.SQL(", ").join(casts),
-                    LINES_TABLE,
-                    rn=sql.Identifier(ROW_NUMBER),
-                )
-            )
-    except psycopg.Error as error:
-        if _is_infrastructure(error):
-            raise
-        raise Quarantine(
-            _locate_jsonl_error(conn, feed, columns) or _describe_db_error(error, item)
-        ) from error
-    return columns
-
-
-def _locate_jsonl_error(conn: psycopg.Connection, feed: Feed, columns: Iterable[str]) -> str | None:
-    """Line and column of the first value PostgreSQL cannot read (pg_input_is_valid, PostgreSQL 16+)."""
-    not_null = set(feed.not_null_columns)
-    for col in feed.columns:
-        if col.name not in columns:
-            continue
-        value = sql.SQL("(line::jsonb ->> {})").format(sql.Literal(col.name))
-        condition = sql.SQL("not {}").format(is_valid_sql(col, value))
-        if col.name in not_null:
-            condition = sql.SQL("{v} is null or {c}").format(v=value, c=condition)
-        row = conn.execute(
-            sql.SQL("select {rn}, {v} from {t} where {c} order by {rn} limit 1").format(
-                rn=sql.Identifier(ROW_NUMBER), v=value, t=LINES_TABLE, c=condition
-            )
-        ).fetchone()
-        if row:
-            problem = "missing value" if row[1] is None else f"invalid {col.type} {row[1]!r}"
-            return f"line {row[0]}, column {col.name}: {problem}"
-    return None
-
-
-def _move_to_raw(conn: psycopg.Connection, feed: Feed, columns: list[str], load_id: int) -> LoadStats:
+def _move_to_raw(conn: psycopg.Connection, feed: Feed, columns: list[str]) -> LoadStats:
     known = [c for c in feed.columns if c.name in columns]
     extras = [c for c in columns if c not in {k.name for k in known}]
     extra_expr = (
@@ -329,12 +425,15 @@ def _move_to_raw(conn: psycopg.Connection, feed: Feed, columns: list[str], load_
         if extras
         else sql.SQL("null")
     )
-    target = sql.Identifier(RAW_SCHEMA, feed.raw_table)
-    conn.execute(
+    ts = sql.SQL("{}::timestamptz").format(sql.Identifier(feed.time_column))
+    # The load table goes with its file: ON COMMIT DROP alone would leave it in the way of the
+    # next file of the same transaction.
+    cursor = conn.execute(
         sql.SQL(
-            "insert into {target} ({cols}, _extra, _row_number) select {src}, {extra}, l.{rn} from {load} as l"
+            "insert into {target} ({cols}, _extra, _row_number) select {src}, {extra}, l.{rn} from {load} as l;"
+            " select count(*), min({ts}), max({ts}) from {load}; drop table {load}"
         ).format(
-            target=target,
+            target=sql.Identifier(RAW_SCHEMA, feed.raw_table),
             cols=sql.SQL(", ").join(sql.Identifier(k.name) for k in known),
             src=sql.SQL(", ").join(
                 sql.SQL("l.{}::{}").format(sql.Identifier(k.name), sql.SQL(k.type)) for k in known
@@ -342,48 +441,215 @@ def _move_to_raw(conn: psycopg.Connection, feed: Feed, columns: list[str], load_
             extra=extra_expr,
             rn=sql.Identifier(ROW_NUMBER),
             load=LOAD_TABLE,
+            ts=ts,
         )
     )
-    return _stats(conn, feed, LOAD_TABLE, sql.SQL("true"), cast=True)
+    cursor.nextset()
+    row = cursor.fetchone()
+    assert row is not None
+    return LoadStats(int(row[0]), row[1], row[2])
+
+
+# --- JSON lines -----------------------------------------------------------------------------
+
+
+def _load_jsonl(conn: psycopg.Connection, prepared: Prepared, item: LandingFile, feed: Feed) -> LoadStats:
+    # One line per row into a text column of the session's lines table (the control characters
+    # used as quote and delimiter cannot occur in valid JSON; start_load_sql restarted the line
+    # numbers). Then one statement, the same for every file of a folder and so prepared once,
+    # parses each line once, checks what a cast would let through (ISO 8601 dates and times,
+    # required values, the channel), writes the raw rows if the checks pass and empties the
+    # lines table. A file it refuses, or on which it fails (a value that does not cast, a line
+    # that is not JSON), is rolled back to before it and examined value by value for the reason.
+    with jsonl_bytes(item) as chunks:
+        copied = _copy(conn, _LINES_COPY, chunks)
+    try:
+        row = prepared.execute(
+            _jsonl_load(feed, item.channel_id), before=[f"savepoint {LINES_SAVEPOINT}"]
+        ).fetchone()
+    except psycopg.Error as error:
+        if _is_infrastructure(error):
+            raise
+        conn.execute(f"rollback to savepoint {LINES_SAVEPOINT}")
+        raise Quarantine(_jsonl_problem(conn, item, feed) or _describe_db_error(error, item)) from error
+    assert row is not None
+    lines, accepted, oldest, newest = row
+    if not accepted:
+        conn.execute(f"rollback to savepoint {LINES_SAVEPOINT}")
+        raise Quarantine(_jsonl_problem(conn, item, feed) or "refused, for no reason found")
+    if copied > LINES_TRUNCATE_AFTER:  # the DELETE left the pages of all those lines behind
+        conn.execute(sql.SQL("truncate {}").format(LINES_TABLE))
+    return LoadStats(int(lines), oldest, newest)
+
+
+@cache
+def _jsonl_load(feed: Feed, channel_id: str | None) -> Template:
+    """The raw rows of the lines, if every line passes the cheap checks; the lines table emptied.
+
+    One row: (lines, accepted, oldest and newest clock). Accepted: every line a JSON object,
+    every required field in some line, no reserved field name, dates and times ISO 8601, the
+    key, scope and clock present, the channel the folder's. Casting the values (in the insert)
+    checks the rest, by failing.
+    """
+    rn = sql.Identifier(ROW_NUMBER)
+    known = sql.Literal([c.name for c in feed.columns])
+    clock = sql.SQL("(j ->> {})").format(sql.Literal(feed.time_column))
+    not_null = set(feed.not_null_columns)
+    refusals: list[sql.Composable] = []
+    for col in feed.columns:
+        value = sql.SQL("(j ->> {})").format(sql.Literal(col.name))
+        if col.name in not_null:
+            refusals.append(sql.SQL("{} is null").format(value))
+        if col.type in ISO_PATTERNS:
+            refusals.append(sql.SQL("{} !~ {}").format(value, sql.Literal(ISO_PATTERNS[col.type])))
+    if feed.path_scope and channel_id is not None:
+        refusals.append(
+            sql.SQL("(j ->> {}) is distinct from {}").format(
+                sql.Literal(feed.path_scope), sql.Literal(channel_id)
+            )
+        )
+    # A required field must be in some line; one that may not be null is checked line by line above.
+    present = [
+        sql.SQL("bool_or(j ? {})").format(sql.Literal(c.name))
+        for c in feed.columns
+        if c.required and c.name not in not_null
+    ]
+    return Template(
+        sql.SQL(
+            """with parsed as materialized (
+    -- per line, once: the JSON, whether it is an object, whether it has fields the registry lacks
+    select {rn}, j, object, case when object then j - {known}::text[] <> '{{}}' end as extra
+    from (select {rn}, j, jsonb_typeof(j) = 'object' as object
+          from (select {rn}, line::jsonb as j from {lines} where btrim(line) <> '') as lines) as typed
+), checks as (
+    select count(*) as lines, coalesce(bool_or(extra), false) as extras,
+        bool_and(object) and {present}
+        and not coalesce(bool_or(case when object then {refused} end), false)
+        and not coalesce(bool_or(case when extra then exists (
+            select from jsonb_object_keys(j) as k where k like '\\_omni%'
+        ) end), false) as accepted,
+        min({clock}::timestamptz) as oldest, max({clock}::timestamptz) as newest
+    from parsed
+), written as (
+    insert into {target} ({columns}, _extra, _row_number)
+    select {casts},
+        -- fields the registry does not list, as text (as the checked path keeps them); a file
+        -- with none has no _extra, and rows without them get {{}}
+        case when checks.extras then jsonb_strip_nulls(coalesce((
+            select jsonb_object_agg(e.key, e.value #>> '{{}}') from jsonb_each(j) as e where e.key <> all({known})
+        ), '{{}}')) end,
+        row_number() over (order by {rn})
+    from parsed, checks
+    where checks.accepted
+), emptied as (
+    delete from {lines}
+)
+select lines, accepted and lines > 0, oldest, newest from checks"""
+        ).format(
+            rn=rn,
+            lines=LINES_TABLE,
+            present=sql.SQL(" and ").join(present) if present else sql.SQL("true"),
+            refused=sql.SQL(" or ").join(refusals) if refusals else sql.SQL("false"),
+            clock=clock,
+            target=sql.Identifier(RAW_SCHEMA, feed.raw_table),
+            columns=sql.SQL(", ").join(sql.Identifier(c.name) for c in feed.columns),
+            casts=sql.SQL(", ").join(
+                sql.SQL("(j ->> {})::{}").format(sql.Literal(c.name), sql.SQL(c.type)) for c in feed.columns
+            ),
+            known=known,
+        )
+    )
+
+
+def _jsonl_problem(conn: psycopg.Connection, item: LandingFile, feed: Feed) -> str | None:
+    """Why the lines of a refused file cannot load, checking every value; None if nothing is found.
+
+    In order: a line that is not a JSON object, no line at all, the fields (as a header), the first
+    column in registry order with an unusable value (not a well-formed value of its type, ISO
+    8601 for dates and times; none for the key, scope and clock), a line of another channel.
+    """
+    row = conn.execute(_jsonl_diagnosis(feed, item.channel_id)).fetchone()
+    assert row is not None
+    not_object, keys, misdelivered, scope_value, *problems = row
+    if not_object is not None:
+        return f"line {not_object}: not a JSON object"
+    present = set(keys or ())
+    if not present:
+        return "empty file: no JSON lines"
+    ordered = [c.name for c in feed.columns if c.name in present]
+    try:
+        check_header(feed, ordered + sorted(present - set(ordered)), (ROW_NUMBER,))
+    except Quarantine as problem:
+        return str(problem)
+    for col, line, value in zip(_jsonl_checked(feed), problems[::2], problems[1::2], strict=True):
+        if line is not None:
+            problem = "missing value" if value is None else f"invalid {col.type} {value!r}"
+            return f"line {line}, column {col.name}: {problem}"
+    if misdelivered is not None:
+        return str(_misdelivered(feed, item, misdelivered, scope_value, "line"))
+    return None
+
+
+@cache
+def _jsonl_checked(feed: Feed) -> list[Column]:
+    """The columns whose values can be unusable: typed ones, and the key, scope and clock."""
+    not_null = set(feed.not_null_columns)
+    return [c for c in feed.columns if c.name in not_null or c.type != "text"]
+
+
+@cache
+def _jsonl_diagnosis(feed: Feed, channel_id: str | None) -> str:
+    """One row: first line not a JSON object, the fields present, first line of another channel
+    and its channel, then for each _jsonl_checked column its first unusable line and value."""
+    rn = sql.Identifier(ROW_NUMBER)
+    not_null = set(feed.not_null_columns)
+    problems = []
+    for col in _jsonl_checked(feed):
+        value = sql.SQL("(j ->> {})").format(sql.Literal(col.name))
+        conditions = []
+        if col.name in not_null:
+            conditions.append(sql.SQL("{} is null").format(value))
+        if col.type != "text":
+            conditions.append(sql.SQL("not {}").format(is_valid_sql(col, value)))
+        bad = sql.SQL(" or ").join(conditions)
+        problems.append(
+            sql.SQL(
+                ", min({rn}) filter (where {c}), (array_agg({v} order by {rn}) filter (where {c}))[1]"
+            ).format(rn=rn, c=bad, v=value)
+        )
+    scope = sql.SQL("(j ->> {})").format(sql.Literal(feed.path_scope or ""))
+    scoped = feed.path_scope is not None and channel_id is not None
+    return (
+        sql.SQL(
+            """with parsed as materialized (
+    -- CASE, unlike AND, guarantees that no line is cast before it is known to be valid JSON
+    select {rn}, case when pg_input_is_valid(line, 'jsonb') then case when jsonb_typeof(line::jsonb) = 'object'
+        then line::jsonb end end as j
+    from {lines} where btrim(line) <> ''
+)
+select min({rn}) filter (where j is null),
+    (select array_agg(distinct k) from parsed, jsonb_object_keys(parsed.j) as k),
+    {misdelivered}, {scope_value}{problems}
+from parsed"""
+        )
+        .format(
+            rn=rn,
+            lines=LINES_TABLE,
+            misdelivered=_scope_mismatch(channel_id, feed, scope, rn),
+            scope_value=(
+                sql.SQL("(array_agg({v} order by {rn}) filter (where {v} is distinct from {c}))[1]").format(
+                    v=scope, rn=rn, c=sql.Literal(channel_id)
+                )
+                if scoped
+                else sql.SQL("null::text")
+            ),
+            problems=sql.SQL("").join(problems),
+        )
+        .as_string()
+    )
 
 
 # --- shared ---------------------------------------------------------------------------------
-
-
-def _check_path_scope(
-    conn: psycopg.Connection,
-    item: LandingFile,
-    feed: Feed,
-    table: sql.Composable,
-    where: sql.Composable,
-    row_col: str,
-) -> None:
-    """Channel files carry their channel in the path; a row for another channel is a misdelivery."""
-    if not feed.path_scope or item.channel_id is None:
-        return
-    row = conn.execute(
-        sql.SQL(
-            "select {rn}, {col} from {t} where {w} and {col} is distinct from %s order by {rn} limit 1"
-        ).format(rn=sql.Identifier(row_col), col=sql.Identifier(feed.path_scope), t=table, w=where),
-        (item.channel_id,),
-    ).fetchone()
-    if row:
-        raise Quarantine(
-            f"row {row[0]}: {feed.path_scope} {row[1]!r} does not match the folder's channel {item.channel_id!r}"
-        )
-
-
-def _stats(
-    conn: psycopg.Connection, feed: Feed, table: sql.Composable, where: sql.Composable, cast: bool = False
-) -> LoadStats:
-    ts = sql.Identifier(feed.time_column)
-    if cast:
-        ts = sql.SQL("{}::timestamptz").format(ts)
-    row = conn.execute(
-        sql.SQL("select count(*), min({ts}), max({ts}) from {t} where {w}").format(ts=ts, t=table, w=where)
-    ).fetchone()
-    assert row is not None
-    return LoadStats(int(row[0]), row[1], row[2])
 
 
 def _is_infrastructure(error: psycopg.Error) -> bool:

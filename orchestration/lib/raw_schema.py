@@ -12,19 +12,21 @@ META_SCHEMA = "meta"
 LEDGER_TABLE = "file_ledger"
 
 # Load metadata every raw row carries, after the feed's own columns. The defaults let a COPY
-# stream straight into the raw table: for each file the loader sets omni.load_id, omni.file_hash
-# and omni.row_base (the table's row sequence value before the file) for its transaction, and
-# holds the feed's load lock, so the file's rows draw consecutive sequence values 1..n above it.
+# stream straight into the raw table: for each file the loader sets omni.load_id and
+# omni.file_hash for its transaction and, holding the feed's load lock, restarts the table's row
+# sequence at 1, so the file's rows number 1..n.
 LOAD_METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_extra", "jsonb"),  # columns the registry does not list, kept as delivered
     ("_load_id", "bigint not null default current_setting('omni.load_id')::bigint"),  # meta.file_ledger
     ("_file_hash", "text not null default current_setting('omni.file_hash')"),  # sha256 of the bytes
-    (
-        "_row_number",
-        "integer not null default nextval({row_sequence}) - current_setting('omni.row_base')::bigint",
-    ),
+    ("_row_number", "integer not null default nextval({row_sequence})"),
     ("_loaded_at", "timestamptz not null default now()"),  # the loading transaction's start
 )
+# Row sequences hand each session this many values at a time. With CACHE 1 every row's nextval
+# locked and rewrote the sequence page (a tenth or more of a COPY's time); a cached value is a
+# counter in the session. Restarting the sequence (setval) also drops the session's cache, so
+# under the feed lock a file's rows still get 1..n.
+ROW_SEQUENCE_CACHE = 1000
 
 
 def row_sequence(feed: Feed) -> str:
@@ -80,9 +82,8 @@ def column_ddl(feed: Feed) -> list[sql.Composable]:
 def raw_table_ddl(feed: Feed) -> sql.Composed:
     table = sql.Identifier(RAW_SCHEMA, feed.raw_table)
     statements = [
-        # cache 1: under the feed's load lock a file's rows get consecutive values (its row numbers)
-        sql.SQL("create sequence if not exists {} cache 1").format(
-            sql.Identifier(*row_sequence(feed).split("."))
+        sql.SQL("create sequence if not exists {} cache {}").format(
+            sql.Identifier(*row_sequence(feed).split(".")), sql.Literal(ROW_SEQUENCE_CACHE)
         ),
         sql.SQL("create table if not exists {} ({})").format(table, sql.SQL(", ").join(column_ddl(feed))),
         # BRIN: load ids grow with time, so incremental models find new rows for almost no upkeep.
@@ -110,3 +111,37 @@ def ensure_warehouse(conn: psycopg.Connection) -> None:
         conn.execute(LEDGER_DDL)
         for feed in FEEDS:
             conn.execute(raw_table_ddl(feed))
+        _upgrade_row_numbering(conn)
+
+
+def _upgrade_row_numbering(conn: psycopg.Connection) -> None:
+    """Raw tables made before row sequences were cached and restarted per file get today's setup.
+
+    Their `_row_number` default subtracted a per-file base (omni.row_base) that the loader no
+    longer sets. Only what differs is altered: ALTER TABLE locks the table exclusively.
+    """
+    stale = conn.execute(
+        "select c.relname, coalesce(pg_get_expr(d.adbin, d.adrelid), ''), s.cache_size"
+        " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " join pg_attribute a on a.attrelid = c.oid and a.attname = '_row_number'"
+        " left join pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum"
+        " left join pg_sequences s on s.schemaname = n.nspname and s.sequencename = c.relname || '__row_seq'"
+        " where n.nspname = %s and c.relkind = 'r' and c.relname = any(%s)"
+        " and (pg_get_expr(d.adbin, d.adrelid) like '%%row_base%%' or s.cache_size <> %s)",
+        (RAW_SCHEMA, [feed.raw_table for feed in FEEDS], ROW_SEQUENCE_CACHE),
+    ).fetchall()
+    by_table = {feed.raw_table: feed for feed in FEEDS}
+    for table, default, cache in stale:
+        feed = by_table[table]
+        if "row_base" in default:
+            conn.execute(
+                sql.SQL("alter table {} alter column _row_number set default nextval({}::regclass)").format(
+                    sql.Identifier(RAW_SCHEMA, table), sql.Literal(row_sequence(feed))
+                )
+            )
+        if cache != ROW_SEQUENCE_CACHE:
+            conn.execute(
+                sql.SQL("alter sequence {} cache {}").format(
+                    sql.Identifier(*row_sequence(feed).split(".")), sql.Literal(ROW_SEQUENCE_CACHE)
+                )
+            )

@@ -73,6 +73,17 @@ class Sequence:
     after_idle_run: Rows | None = None
     incremental_marts: dict[str, list[tuple]] = field(default_factory=dict)
     full_refresh_marts: dict[str, list[tuple]] = field(default_factory=dict)
+    view_ids: list[dict[str, int]] = field(default_factory=list)  # after each build: view -> oid
+
+
+def view_ids(url: str) -> dict[str, int]:
+    """The identity (oid) of every mart view: a view dbt recreates gets a new one."""
+    rows = query(
+        url,
+        "select c.relname, c.oid::bigint from pg_class as c join pg_namespace as n on n.oid = c.relnamespace"
+        " where n.nspname = 'marts' and c.relkind = 'v'",
+    )
+    return dict(rows)
 
 
 def mart_contents(url: str) -> dict[str, list[tuple]]:
@@ -127,10 +138,12 @@ def sequence(module_db: str, module_landing: Path, make_dbt) -> Sequence:
     result = Sequence(module_db)
     deliver(module_db, module_landing, RULES_BATCH_1)
     dbt("run", *OWN_MODELS)
+    result.view_ids.append(view_ids(module_db))
     for batch in MICRO_BATCHES:
         before = capture(module_db)
         deliver(module_db, module_landing, batch)
         dbt("run", *OWN_MODELS)
+        result.view_ids.append(view_ids(module_db))
         result.before_batches.append(before)
         result.after_batches.append(capture(module_db))
         result.rewritten.append(
@@ -144,8 +157,16 @@ def sequence(module_db: str, module_landing: Path, make_dbt) -> Sequence:
     result.after_idle_run = capture(module_db)
     result.incremental_marts = mart_contents(module_db)
     dbt("run", "--full-refresh", *OWN_MODELS)
+    result.view_ids.append(view_ids(module_db))
     result.full_refresh_marts = mart_contents(module_db)
     return result
+
+
+def test_unchanged_views_are_left_alone_and_full_refresh_recreates_them(sequence: Sequence) -> None:
+    first, *micro_batches, full_refresh = sequence.view_ids
+    assert set(first) >= set(MARTS)
+    assert all(ids == first for ids in micro_batches)  # same definition: never recreated
+    assert not set(full_refresh.items()) & set(first.items())
 
 
 def keys(*names: str) -> set[tuple]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from orchestration.defs.ingestion.sensors import LANDING_SENSOR
 from orchestration.lib.feeds import get_feed
 from tests.feed_files import feed_dir, sample_rows, write_rows
 
@@ -28,7 +29,9 @@ def cli_env(db_url: str, landing: Path, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_run_loads_pending_files_reports_quarantine_and_is_idempotent(cli_env, db_url: str, landing: Path) -> None:
+def test_run_loads_pending_files_reports_quarantine_and_is_idempotent(
+    cli_env, db_url: str, landing: Path
+) -> None:
     items = get_feed("erp", "items")
     write_rows(feed_dir(landing, items), "items.csv", sample_rows(items, 3))
     (feed_dir(landing, items) / "broken.csv").write_text("sku\nA\n")
@@ -65,7 +68,8 @@ def _free_port() -> int:
 
 def _graphql(port: int, query: str) -> dict:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -76,8 +80,12 @@ def test_dev_serves_the_asset_graph_sensors_and_schedules(cli_env, tmp_path: Pat
     port = _free_port()
     log = tmp_path / "dev.log"
     process = subprocess.Popen(
-        [CLI, "dev", "--port", str(port)], env=cli_env, start_new_session=True,
-        stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
+        [CLI, "dev", "--port", str(port)],
+        env=cli_env,
+        start_new_session=True,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 180
@@ -97,7 +105,7 @@ def test_dev_serves_the_asset_graph_sensors_and_schedules(cli_env, tmp_path: Pat
             ' repositoryName: "__repository__"}) { ... on Repository { sensors { name } schedules { name } } } }',
         )
         repo = data["data"]["repositoryOrError"]
-        assert "pos_file_arrival" in {s["name"] for s in repo["sensors"]}
+        assert LANDING_SENSOR in {s["name"] for s in repo["sensors"]}
         assert "erp_master_hourly" in {s["name"] for s in repo["schedules"]}
     finally:
         os.killpg(process.pid, signal.SIGINT)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.definitions import ALL_ASSETS_JOB, defs
-from orchestration.lib.feeds import FEEDS, SOURCES
+from orchestration.defs.finance.failures import RUN_FAILURE_SENSOR
+from orchestration.defs.ingestion.sensors import DEFAULT_SENSOR_INTERVAL_SECONDS, LANDING_SENSOR
+from orchestration.defs.quality.checks import PRIORITY_TAG, raw_suite_checks
+from orchestration.lib.feeds import FEEDS
 
 
 def test_every_feed_is_an_asset_of_its_source() -> None:
@@ -16,15 +19,17 @@ def test_every_feed_is_an_asset_of_its_source() -> None:
     for feed in FEEDS:
         node = graph.get(dg.AssetKey(["raw", feed.raw_table]))
         assert node.group_name == "ingestion"
-        assert [c.name for c in node.metadata["dagster/column_schema"].columns] == [c.name for c in feed.columns]
+        assert [c.name for c in node.metadata["dagster/column_schema"].columns] == [
+            c.name for c in feed.columns
+        ]
 
 
-def test_sensors_and_schedules_exist_and_start_running() -> None:
-    sensors = {s.name: s for s in defs.sensors if s.name.endswith("_file_arrival")}
-    assert set(sensors) == {f"{source}_file_arrival" for source in SOURCES}
-    for sensor in sensors.values():
-        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-        assert sensor.minimum_interval_seconds == 15
+def test_one_landing_sensor_and_the_schedules_exist_and_start_running() -> None:
+    file_sensors = [s for s in defs.sensors if s.name != RUN_FAILURE_SENSOR]
+    assert [s.name for s in file_sensors] == [LANDING_SENSOR]
+    sensor = defs.resolve_sensor_def(LANDING_SENSOR)
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == DEFAULT_SENSOR_INTERVAL_SECONDS
     schedules = {s.name: s for s in defs.schedules}
     assert schedules["erp_master_hourly"].cron_schedule == "0 * * * *"
     assert schedules["landing_sweep_every_30_minutes"].cron_schedule == "*/30 * * * *"
@@ -40,6 +45,12 @@ def test_sensor_runs_execute_in_one_process() -> None:
     # not each start a process (seconds per step in a micro-batch)
     implicit = defs.resolve_implicit_global_asset_job_def()
     assert implicit.executor_def.name == dg.in_process_executor.name
+
+
+def test_raw_checks_yield_to_dbt_when_both_could_run() -> None:
+    # the in-process executor starts the ready step of highest priority first (0 by default):
+    # a micro-batch's marts do not wait for the Great Expectations raw checks
+    assert int(raw_suite_checks.op.tags[PRIORITY_TAG]) < 0
 
 
 def test_schedule_evaluation_requests_its_job() -> None:

@@ -1,4 +1,4 @@
-"""File-arrival sensors evaluated with Dagster's testing API against a real landing zone and ledger."""
+"""The landing-zone sensor evaluated with Dagster's testing API against a real landing zone and ledger."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import dagster as dg
 import pytest
 
 from orchestration.definitions import defs
-from orchestration.defs.ingestion.sensors import ArrivalCursor
+from orchestration.defs.ingestion.sensors import LANDING_SENSOR, ArrivalCursor
 from orchestration.lib.feeds import get_feed
+from orchestration.lib.landing import LandingFile
 from orchestration.lib.loader import ingest
 from tests.feed_files import feed_dir, sample_rows, write_rows
+
+EXCEPTIONS = "quality/inventory_exceptions"  # downstream of every feed and of the unrouted files
 
 
 @pytest.fixture
@@ -23,11 +26,14 @@ def environment(db_url: str, landing: Path, monkeypatch: pytest.MonkeyPatch) -> 
     return db_url, landing
 
 
-def evaluate(name: str, cursor: str | None) -> dg.SensorResult:
-    sensor = defs.resolve_sensor_def(name)
+def evaluate(cursor: str | None) -> dg.SensorResult:
+    sensor = defs.resolve_sensor_def(LANDING_SENSOR)
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(
-            instance=instance, cursor=cursor, definitions=defs, resources={"warehouse": defs.resources["warehouse"]}
+            instance=instance,
+            cursor=cursor,
+            definitions=defs,
+            resources={"warehouse": defs.resources["warehouse"]},
         )
         return sensor(context)
 
@@ -36,47 +42,82 @@ def requested_keys(result: dg.SensorResult) -> set[str]:
     return {key.to_user_string() for request in result.run_requests for key in request.asset_selection}
 
 
-def test_sensor_requests_one_run_for_new_files_and_advances_its_cursor(environment) -> None:
+def test_one_run_for_the_new_files_of_every_source_and_the_cursor_advances(environment) -> None:
     _, landing = environment
-    sales, inventory = get_feed("pos", "sales"), get_feed("pos", "inventory")
+    sales, inventory, listings = (
+        get_feed("pos", "sales"),
+        get_feed("pos", "inventory"),
+        get_feed("channel", "listings"),
+    )
     write_rows(feed_dir(landing, sales), "s1.csv", sample_rows(sales, 2))
     write_rows(feed_dir(landing, inventory), "i1.csv", sample_rows(inventory, 2))
+    write_rows(feed_dir(landing, listings, "mkt_a"), "l1.csv", sample_rows(listings, 2, channel_id="mkt_a"))
 
-    first = evaluate("pos_file_arrival", None)
+    first = evaluate(None)
 
+    # One run for both sources: the feeds that received files and what depends on them.
     assert len(first.run_requests) == 1
-    assert {"raw/pos__sales", "raw/pos__inventory"} <= requested_keys(first)
-    assert first.run_requests[0].tags["omni/files"] == "2"
+    keys = requested_keys(first)
+    assert {"raw/pos__sales", "raw/pos__inventory", "raw/channel__listings", EXCEPTIONS} <= keys
+    assert not {"raw/wms__inventory", "raw/unrouted_files"} & keys
+    assert first.run_requests[0].tags == {
+        "omni/sources": "channel,pos",
+        "omni/feeds": "channel/listings,pos/inventory,pos/sales",
+        "omni/files": "3",
+    }
     cursor = ArrivalCursor.parse(first.cursor)
-    assert set(cursor.paths_at_ctime) <= {"pos/sales/s1.csv", "pos/inventory/i1.csv"} and cursor.ctime_ns > 0
+    assert cursor.ctime_ns > 0
+    assert set(cursor.paths_at_ctime) <= {
+        "pos/sales/s1.csv",
+        "pos/inventory/i1.csv",
+        "channel/mkt_a/listings/l1.csv",
+    }
 
     # Nothing new: no run, same cursor.
-    idle = evaluate("pos_file_arrival", first.cursor)
-    assert idle.run_requests == [] or idle.run_requests is None
+    idle = evaluate(first.cursor)
+    assert not idle.run_requests
     assert ArrivalCursor.parse(idle.cursor or first.cursor) == cursor
 
-    # One new sales file: a run for the sales feed only (and what depends on it).
+    # One new sales file: a run for the sales feed only (and what depends on it), under a new key.
     os.utime(landing, None)
     write_rows(feed_dir(landing, sales), "s2.csv", sample_rows(sales, 3, event_ts="2026-11-02T00:00:00Z"))
-    second = evaluate("pos_file_arrival", first.cursor)
+    second = evaluate(first.cursor)
     assert len(second.run_requests) == 1
     keys = requested_keys(second)
-    assert "raw/pos__sales" in keys and "raw/pos__inventory" not in keys
+    assert "raw/pos__sales" in keys and not {"raw/pos__inventory", "raw/channel__listings"} & keys
+    assert second.run_requests[0].tags["omni/files"] == "1"
     assert second.run_requests[0].run_key != first.run_requests[0].run_key
     assert ArrivalCursor.parse(second.cursor).ctime_ns >= cursor.ctime_ns
 
 
-def test_sensor_skips_files_already_loaded_and_ignores_other_sources(environment) -> None:
+def test_files_already_loaded_start_no_run(environment) -> None:
     db_url, landing = environment
     sales = get_feed("pos", "sales")
     write_rows(feed_dir(landing, sales), "s1.csv", sample_rows(sales, 2))
     ingest(db_url, landing)  # e.g. `omni-inventory run` got there first
 
-    result = evaluate("pos_file_arrival", None)
+    result = evaluate(None)
     assert not result.run_requests
     assert ArrivalCursor.parse(result.cursor).paths_at_ctime == ("pos/sales/s1.csv",)
 
-    assert not evaluate("wms_file_arrival", None).run_requests
+
+def test_files_of_no_feed_start_a_run_of_the_unrouted_files_asset(environment) -> None:
+    _, landing = environment
+    (landing / "pos" / "nonsense").mkdir(parents=True)
+    (landing / "pos" / "nonsense" / "x.csv").write_text("a,b\n1,2\n")
+    (landing / "stray.csv").write_text("a\n1\n")
+
+    result = evaluate(None)
+
+    assert len(result.run_requests) == 1
+    keys = requested_keys(result)
+    assert {"raw/unrouted_files", EXCEPTIONS} <= keys
+    assert not any(key.startswith("raw/") and key != "raw/unrouted_files" for key in keys)
+    assert result.run_requests[0].tags == {
+        "omni/sources": "pos,unrouted",
+        "omni/feeds": "unrouted",
+        "omni/files": "2",
+    }
 
 
 def test_cursor_keeps_files_that_share_an_inode_change_time() -> None:
@@ -89,7 +130,5 @@ def test_cursor_keeps_files_that_share_an_inode_change_time() -> None:
     assert ArrivalCursor.parse(merged.serialize()) == merged
 
 
-def _file(relative: str, ctime_ns: int):
-    from orchestration.lib.landing import LandingFile
-
+def _file(relative: str, ctime_ns: int) -> LandingFile:
     return LandingFile(Path(relative), relative, 1, 1, ctime_ns, None, None, None, None, False, None)

@@ -8,6 +8,7 @@ run through the real Dagster job compare against the same marts.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,9 +17,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import psycopg
+import pytest
+from dagster import EventLogEntry
+from dagster._serdes import deserialize_value
 from psycopg import sql
 
 import tests.dbt.conftest as dbt_fixtures
+from orchestration.lib import embedded_postgres
+from orchestration.lib.landing import scan
+from orchestration.lib.pipeline import failure_reason
+from tests.dbt.conftest import OWN_MODELS, Dbt, deliver
+from tests.dbt.landing_files import RULES_BATCH_1, RULES_BATCH_2, Files
 
 # Every fixture of tests/dbt/conftest.py (make_dbt, module_db, module_landing and what they use),
 # whatever its current set: pytest finds fixtures among a conftest's module attributes.
@@ -100,6 +109,53 @@ def assert_same_tables(actual: dict[str, list[tuple]], expected: dict[str, list[
     )
 
 
+# The rules scenario of tests/dbt in one delivery: the small world the disturbed runs load.
+RULES_FILES: Files = {**RULES_BATCH_1, **RULES_BATCH_2}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_marts(
+    module_db: str, module_landing: Path, make_dbt: Callable[[str], Dbt]
+) -> dict[str, list[tuple]]:
+    """The marts of one uninterrupted build of RULES_FILES: what a disturbed run must end with."""
+    deliver(module_db, module_landing, RULES_FILES)
+    make_dbt(module_db)("run", *OWN_MODELS)
+    return table_contents(module_db, relations(module_db, ("marts",)))
+
+
+def assert_each_file_loaded_once(url: str, landing: Path, files: Files) -> None:
+    """One ledger row per file, 'loaded', and every raw table holding exactly its files' rows."""
+    with psycopg.connect(url) as conn:
+        ledger = conn.execute("select file_path, status from meta.file_ledger order by 1, 2").fetchall()
+        expected: dict[str, int] = {}
+        for item in scan(landing):
+            assert item.feed is not None, item.problem
+            # CSV without quoted line breaks: one row per line after the header
+            rows = len(files[item.relative].strip().splitlines()) - 1
+            expected[item.feed.raw_table] = expected.get(item.feed.raw_table, 0) + rows
+        counts = {
+            table: conn.execute(
+                sql.SQL("select count(*) from {}").format(sql.Identifier("raw", table))
+            ).fetchone()[0]
+            for table in expected
+        }
+    assert ledger == sorted((path, "loaded") for path in files)
+    assert counts == expected
+
+
+def discard_server(pg_dir: Path) -> None:
+    """Stop a test's own embedded PostgreSQL and delete it.
+
+    Immediate mode: a fast stop writes every dirty buffer out first (seconds after a dbt build),
+    for data deleted next.
+    """
+    if (pg_dir / "data" / "PG_VERSION").exists():
+        embedded_postgres._pg(
+            "pg_ctl", "-D", str(pg_dir / "data"), "-m", "immediate", "-w", "stop", check=False
+        )
+    shutil.rmtree(pg_dir, ignore_errors=True)
+
+
 def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.02) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -169,3 +225,44 @@ def run_events(url: str, run_id: str | None = None) -> list[tuple[str, str | Non
 
 def step_reached(url: str, event_type: str, step_prefix: str) -> bool:
     return any(t == event_type and (s or "").startswith(step_prefix) for t, s, _ in run_events(url))
+
+
+def newest_run(url: str) -> tuple[str, str] | None:
+    """(run id, status) of the newest run in Dagster's storage at `url`."""
+    with psycopg.connect(url) as conn:
+        if conn.execute("select to_regclass('dagster.runs')").fetchone()[0] is None:
+            return None
+        row = conn.execute(
+            "select run_id, status from dagster.runs order by create_timestamp desc limit 1"
+        ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def run_after(url: str, previous: str | None) -> str | None:
+    """The id of the newest run if it is not `previous`: the run a just-started job has created.
+
+    Until the job creates its run, the newest run is an earlier one, whose events must not be
+    taken for the new run's.
+    """
+    run = newest_run(url)
+    return run[0] if run and run[0] != previous else None
+
+
+def step_errors(url: str, run_id: str, event_type: str) -> list[tuple[str, str]]:
+    """(step key, reason) of every STEP_FAILURE or STEP_UP_FOR_RETRY event of a run, in order.
+
+    The reason is what `omni-inventory run` prints for a failed step (lib/pipeline.py failure_reason),
+    read from the event Dagster stored.
+    """
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "select step_key, event from dagster.event_logs where run_id = %s and dagster_event_type = %s"
+            " order by id",
+            (run_id, event_type),
+        ).fetchall()
+    errors = []
+    for step, body in rows:
+        entry = deserialize_value(body, EventLogEntry)
+        data = entry.dagster_event.event_specific_data if entry.dagster_event else None
+        errors.append((step, failure_reason(getattr(data, "error", None))))
+    return errors

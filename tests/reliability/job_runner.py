@@ -23,7 +23,7 @@ import dagster as dg
 
 from orchestration.lib.dagster_instance import prepare_dagster_home
 from orchestration.lib.database import dagster_storage_url, ensure_dagster_schema
-from orchestration.lib.pipeline import prepare, run_everything
+from orchestration.lib.pipeline import prepare, run_everything, step_failures
 from orchestration.lib.settings import load_settings
 
 INVENTORY_MARTS = ("inventory_position", "atp_by_location", "atp_by_channel", "atp_network", "atp_timephased")
@@ -59,7 +59,12 @@ def run_subset(name: str) -> bool:
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
-    print(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
+    # the failed steps' reasons as `omni-inventory run` prints them
+    print(
+        "\n".join(
+            [f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}", *step_failures(result)]
+        )
+    )
     return result.success
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from dagster._core.events import DagsterEventType
 
 from orchestration.lib.raw_schema import ensure_warehouse
 from tests.conftest import create_database
@@ -26,7 +27,9 @@ from tests.reliability.conftest import (
     finish_job,
     job_env,
     kill_job,
+    newest_run,
     relations,
+    run_after,
     run_events,
     start_job,
     table_contents,
@@ -47,13 +50,22 @@ def uninterrupted(
     return table_contents(module_db, relations(module_db, ("marts",)))
 
 
-def _first_result(url: str, event_type: str, step: str) -> bool:
-    return any(t == event_type and s == step for t, s, _ in run_events(url))
+def _first_result(url: str, event_type: str, step: str, run_id: str) -> bool:
+    return any(t == event_type and s == step for t, s, _ in run_events(url, run_id))
 
 
-def _kill_after(process, url: str, event_type: str, step: str, log: Path) -> None:
+def _kill_after(env: dict[str, str], url: str, event_type: str, step: str, log: Path) -> None:
+    previous = newest_run(url)
+    process = start_job(env, log)
+    # The new run's own events: the previous run has the same steps (and may have passed them).
+    run_id = wait_for(
+        lambda: run_after(url, previous and previous[0]) or process.poll() is not None,
+        timeout=600,
+        what="the run to be created",
+        interval=0.25,
+    )
     wait_for(
-        lambda: _first_result(url, event_type, step) or process.poll() is not None,
+        lambda: process.poll() is not None or _first_result(url, event_type, step, str(run_id)),
         timeout=600,
         what=f"{event_type} of step {step}",
     )
@@ -61,9 +73,11 @@ def _kill_after(process, url: str, event_type: str, step: str, log: Path) -> Non
         f"the run ended before {step} produced a result:\n{log.read_text()[-3000:]}"
     )
     kill_job(process)
-    events = run_events(url)
+    events = run_events(url, str(run_id))
     assert ("STEP_SUCCESS", step) not in {(t, s) for t, s, _ in events}, f"{step} finished before the kill"
-    assert not any(t in ("RUN_SUCCESS", "RUN_FAILURE") for t, _, _ in events)
+    # (stored as PIPELINE_SUCCESS / PIPELINE_FAILURE: Dagster keeps the old names in its records)
+    ends = {DagsterEventType.RUN_SUCCESS.value, DagsterEventType.RUN_FAILURE.value}
+    assert not any(t in ends for t, _, _ in events)
 
 
 def test_runs_killed_during_checks_and_during_dbt_then_a_clean_run_equals_an_uninterrupted_one(
@@ -78,10 +92,10 @@ def test_runs_killed_during_checks_and_during_dbt_then_a_clean_run_equals_an_uni
 
     # 1. killed while Great Expectations validates the raw feeds (some checks reported, not all)
     log = tmp_path / "killed_in_checks.log"
-    _kill_after(start_job(env, log), url, "ASSET_CHECK_EVALUATION", GX_RAW_CHECKS_STEP, log)
+    _kill_after(env, url, "ASSET_CHECK_EVALUATION", GX_RAW_CHECKS_STEP, log)
     # 2. killed while dbt builds (some models materialized, not all)
     log = tmp_path / "killed_in_dbt.log"
-    _kill_after(start_job(env, log), url, "ASSET_MATERIALIZATION", DBT_STEP, log)
+    _kill_after(env, url, "ASSET_MATERIALIZATION", DBT_STEP, log)
     # 3. the next run completes
     log = tmp_path / "clean.log"
     finish_job(start_job(env, log), log)

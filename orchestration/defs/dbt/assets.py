@@ -24,7 +24,7 @@ from orchestration.defs.dbt.project import (
     prepare_manifest,
 )
 from orchestration.defs.dbt.resource import DbtResource
-from orchestration.defs.retry import warehouse_retry_policy
+from orchestration.defs.retry import reporting_outages, warehouse_retry_policy
 from orchestration.lib.database import dbt_database_url
 
 # Dagster pool of the dbt ops (shown in the UI); overlap itself is prevented by dbt_build's lock.
@@ -109,7 +109,8 @@ def dbt_build(context: dg.AssetExecutionContext, dbt: DbtResource, config: DbtBu
     args = ["build", "--exclude-resource-type", "unit_test"]
     if config.full_refresh:
         args.append("--full-refresh")
-    with psycopg.connect(dbt_database_url(), autocommit=True) as lock:
+    url = dbt_database_url()
+    with reporting_outages(url), psycopg.connect(url, autocommit=True) as lock:
         lock.execute("select pg_advisory_lock(hashtext('omni.dbt_build'))")
         yield from dbt.build(context, args)
 

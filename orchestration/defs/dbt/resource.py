@@ -27,6 +27,8 @@ from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dbt_common.events.functions import msg_to_dict
 
 from orchestration.defs.dbt.project import TARGET_DIR
+from orchestration.defs.retry import warehouse_unreachable
+from orchestration.lib.database import dbt_database_url
 from orchestration.lib.dbt_runner import DbtCommandError, InProcessDbt
 from orchestration.lib.settings import DBT_PROJECT_DIR
 
@@ -93,6 +95,8 @@ class DbtResource(dg.ConfigurableResource):
         worker.join()
         if error := outcome.get("error"):
             if isinstance(error, DbtCommandError):
+                if error.outage:  # one line naming the database; dbt's per-model errors are the cause
+                    raise warehouse_unreachable(dbt_database_url(), error) from error
                 # a failing model or test fails the same way again: only an outage is retried
-                raise dg.Failure(description=str(error), allow_retries=error.outage) from error
+                raise dg.Failure(description=str(error), allow_retries=False) from error
             raise error

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from orchestration.defs.resources import Warehouse
-from orchestration.defs.retry import warehouse_retry_policy
+from orchestration.defs.retry import reporting_outages, warehouse_retry_policy
 from orchestration.lib.feeds import SOURCES, Feed, feeds_of
 from orchestration.lib.loader import FileOutcome, IngestReport, ingest
 
@@ -91,13 +91,15 @@ def build_source_ingestion(source: str) -> dg.AssetsDefinition:
     def _ingest(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Iterator[dg.MaterializeResult]:
         selected = [f for f in feeds if raw_asset_key(f) in context.selected_asset_keys]
         # Files in an unknown folder under this source are quarantined by whichever run sees them.
-        report = ingest(
-            warehouse.url(),
-            warehouse.landing_dir(),
-            sources=(source,),
-            feed_ids={f.feed_id for f in selected},
-            on_file=_logger(context),
-        )
+        url = warehouse.url()
+        with reporting_outages(url):
+            report = ingest(
+                url,
+                warehouse.landing_dir(),
+                sources=(source,),
+                feed_ids={f.feed_id for f in selected},
+                on_file=_logger(context),
+            )
         context.log.info(f"{source}: {report.summary()}")
         for feed in selected:
             yield dg.MaterializeResult(asset_key=raw_asset_key(feed), metadata=_feed_metadata(report, feed))
@@ -115,7 +117,9 @@ def build_source_ingestion(source: str) -> dg.AssetsDefinition:
     "each is quarantined in meta.file_ledger with its reason, never silently ignored.",
 )
 def unrouted_files(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    report = ingest(warehouse.url(), warehouse.landing_dir(), feed_ids=set(), on_file=_logger(context))
+    url = warehouse.url()
+    with reporting_outages(url):
+        report = ingest(url, warehouse.landing_dir(), feed_ids=set(), on_file=_logger(context))
     unrouted = [o for o in report.outcomes if o.feed is None]
     return dg.MaterializeResult(
         metadata={

@@ -1,15 +1,19 @@
-"""File-arrival sensors (one per source) and the schedules of the ingestion area.
+"""The landing-zone sensor and the schedules of the ingestion area.
 
-A sensor lists its source's folder, keeps a cursor of the newest inode-change time it has
-seen (a writer's final rename sets it, so late renames of old files are still noticed), asks
-the ledger which of the new files are still pending, and requests one run for all of them.
-The ingestion asset itself loads every pending file, so a file a sensor misses is picked up by
-the next run or by the sweep schedule.
+One sensor watches the whole landing zone. Each tick lists it, keeps a cursor of the newest
+inode-change time it has seen (a writer's final rename sets it, so late renames of old files are
+still noticed), asks the ledger which of the new files are still pending, and requests one run
+for all of them: the feeds that received files and everything downstream of them. One run per
+tick, not one per source: every run is a new process that pays seconds of start-up, and the dbt
+builds of concurrent runs queue on one lock, so a batch spread over several sources would
+otherwise wait for several runs. The ingestion assets load every pending file of their feeds,
+so a file the sensor misses is picked up by the next run or by the sweep schedule.
 """
 
 import hashlib
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass
 
 import dagster as dg
@@ -17,11 +21,15 @@ import psycopg
 
 from orchestration.defs.ingestion.assets import UNROUTED_KEY, raw_asset_key
 from orchestration.defs.resources import Warehouse
-from orchestration.lib.feeds import FEEDS, SOURCES, feeds_of
+from orchestration.lib.feeds import FEEDS
 from orchestration.lib.landing import LandingFile, scan
 from orchestration.lib.loader import pending_files
 
-DEFAULT_SENSOR_INTERVAL_SECONDS = 15
+LANDING_SENSOR = "landing_zone_arrival"
+# The daemon evaluates sensors at most every 5 s; the sensor itself is a listing and one query.
+DEFAULT_SENSOR_INTERVAL_SECONDS = 5
+# What the sensor and the sweep may run: every feed, the unrouted files, and all downstream.
+LANDING_SELECTION = dg.AssetSelection.assets(*(raw_asset_key(f) for f in FEEDS), UNROUTED_KEY).downstream()
 
 
 def sensor_interval_seconds() -> int:
@@ -63,57 +71,50 @@ class ArrivalCursor:
         return ArrivalCursor(newest, tuple(sorted(at_newest)))
 
 
-def microbatch_job_name(source: str) -> str:
-    return f"{source}_microbatch"
-
-
-def build_file_arrival_sensor(source: str) -> dg.SensorDefinition:
-    source_keys = [raw_asset_key(feed) for feed in feeds_of(source)]
-    selection = dg.AssetSelection.assets(*source_keys).downstream()
-
-    @dg.sensor(
-        name=f"{source}_file_arrival",
-        minimum_interval_seconds=sensor_interval_seconds(),
-        asset_selection=selection,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Launches a micro-batch run when new files land under {source}/.",
+def batch_run_request(pending: list[LandingFile], repository: dg.RepositoryDefinition) -> dg.RunRequest:
+    """One run for `pending`: the feeds that received files (the unrouted-files asset for files of no
+    feed, which it quarantines) and everything downstream; the tags say which sources, feeds and how
+    many files, and the run key is the batch itself, so a batch is requested once."""
+    keys = {raw_asset_key(f.feed) if f.feed else UNROUTED_KEY for f in pending}
+    selected = dg.AssetSelection.assets(*keys).downstream().resolve(repository.asset_graph)
+    batch = sorted(f.relative for f in pending)
+    return dg.RunRequest(
+        run_key=hashlib.sha256("\n".join(batch).encode()).hexdigest()[:20],
+        asset_selection=sorted(selected, key=str),
+        tags={
+            "omni/sources": ",".join(sorted({f.source or "unrouted" for f in pending})),
+            "omni/feeds": ",".join(sorted({f.feed_id or "unrouted" for f in pending})),
+            "omni/files": str(len(batch)),
+        },
     )
-    def _sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse) -> dg.SensorResult:
-        cursor = ArrivalCursor.parse(context.cursor)
-        arrived = [f for f in scan(warehouse.landing_dir(), (source,)) if cursor.is_new(f)]
-        if not arrived:
-            return dg.SensorResult(skip_reason=f"no new files under {source}/")
-        with psycopg.connect(warehouse.url()) as conn:
-            arrived_paths = {f.relative for f in arrived}
-            pending = [
-                f
-                for f in pending_files(conn, warehouse.landing_dir(), sources=(source,))
-                if f.relative in arrived_paths
-            ]
-        next_cursor = cursor.advanced(arrived).serialize()
-        if not pending:
-            return dg.SensorResult(skip_reason="new files were already loaded", cursor=next_cursor)
-        feed_keys = sorted({raw_asset_key(f.feed) for f in pending if f.feed}, key=str) or [
-            *source_keys[:1]  # misplaced files only: the source's first feed asset quarantines them
-        ]
-        keys = dg.AssetSelection.assets(*feed_keys).downstream().resolve(context.repository_def.asset_graph)
-        batch = sorted(f.relative for f in pending)
-        run_key = hashlib.sha256("\n".join(batch).encode()).hexdigest()[:20]
-        return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(
-                    run_key=f"{source}:{run_key}",
-                    asset_selection=sorted(keys, key=str),
-                    tags={"omni/source": source, "omni/files": str(len(batch))},
-                )
-            ],
-            cursor=next_cursor,
-        )
-
-    return _sensor
 
 
-FILE_ARRIVAL_SENSORS = [build_file_arrival_sensor(source) for source in SOURCES]
+@dg.sensor(
+    name=LANDING_SENSOR,
+    minimum_interval_seconds=sensor_interval_seconds(),
+    asset_selection=LANDING_SELECTION,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Launches one micro-batch run for every new file in the landing zone: the feeds that "
+    "received files and everything downstream of them.",
+)
+def landing_zone_arrival(context: dg.SensorEvaluationContext, warehouse: Warehouse) -> dg.SensorResult:
+    cursor = ArrivalCursor.parse(context.cursor)
+    landing = warehouse.landing_dir()
+    arrived = [f for f in scan(landing) if cursor.is_new(f)]
+    if not arrived:
+        return dg.SensorResult(skip_reason="no new files in the landing zone")
+    arrived_paths = {f.relative for f in arrived}
+    with psycopg.connect(warehouse.url()) as conn:
+        pending = [f for f in pending_files(conn, landing) if f.relative in arrived_paths]
+    next_cursor = cursor.advanced(arrived).serialize()
+    if not pending:
+        return dg.SensorResult(skip_reason="new files were already loaded", cursor=next_cursor)
+    per_feed = Counter(f.feed_id or "unrouted" for f in pending)
+    context.log.info(", ".join(f"{feed}: {count}" for feed, count in sorted(per_feed.items())))
+    return dg.SensorResult(
+        run_requests=[batch_run_request(pending, context.repository_def)], cursor=next_cursor
+    )
+
 
 ERP_MASTER_FEEDS = ("erp/items", "erp/locations", "erp/stock_policy", "erp/channel_policy")
 
@@ -128,7 +129,7 @@ erp_master_job = dg.define_asset_job(
 
 landing_sweep_job = dg.define_asset_job(
     "landing_sweep",
-    selection=dg.AssetSelection.assets(*(raw_asset_key(f) for f in FEEDS), UNROUTED_KEY).downstream(),
+    selection=LANDING_SELECTION,
     description="Catch-all: load anything pending in the whole landing zone and rebuild downstream.",
     executor_def=dg.in_process_executor,
 )
@@ -146,6 +147,7 @@ INGESTION_SCHEDULES = [
         job=landing_sweep_job,
         cron_schedule="*/30 * * * *",
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Sweep the whole landing zone, including files no sensor watches (unknown folders).",
+        description="Sweep the whole landing zone: whatever is still pending (the sensor was off, a run "
+        "failed).",
     ),
 ]

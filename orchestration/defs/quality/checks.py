@@ -22,6 +22,9 @@ from orchestration.lib.feeds import FEEDS
 from orchestration.lib.quality.settings import expectations_dir, load_quality_settings
 from orchestration.lib.quality.suites import load_feed_suite, load_mart_suites, mart_target, suite_file
 
+# Steps of higher priority start first when several are ready (Dagster's executors honour it).
+PRIORITY_TAG = "dagster/priority"
+
 
 def raw_suite_check_specs(directory: Path | None = None) -> list[dg.AssetCheckSpec]:
     """Read from the suite files (plain JSON, no GX import): the UI lists what each check covers."""
@@ -55,6 +58,9 @@ def raw_suite_check_specs(directory: Path | None = None) -> list[dg.AssetCheckSp
     specs=raw_suite_check_specs(),
     name="great_expectations_raw_suites",
     can_subset=True,
+    # When dbt could start as well (the checks do not block it by default), dbt goes first: the
+    # marts of a micro-batch then wait for the load only, not for GX's start-up and validation.
+    op_tags={PRIORITY_TAG: "-1"},
     description="Validate the raw feeds' Great Expectations suites (expectations/) and record every "
     "failing key in quality.gx_findings.",
 )
