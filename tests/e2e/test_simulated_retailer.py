@@ -12,11 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from orchestration.simulator.truth import QUANTITY_COLUMNS
+
 CLI = str(Path(sys.executable).with_name("omni-inventory"))
-QUANTITIES = (
-    "on_hand", "damaged", "quarantined", "returned", "available", "reserved", "committed",
-    "in_transit_in", "in_transit_out", "on_order", "safety_stock",
-)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +36,7 @@ def simulated_run(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> t
 def _truth(truth_dir: Path) -> dict[tuple[str, str], dict[str, int]]:
     with gzip.open(truth_dir / "inventory_truth.csv.gz", "rt") as handle:
         return {
-            (row["location_id"], row["sku"]): {q: int(row[q]) for q in QUANTITIES} for row in csv.DictReader(handle)
+            (row["location_id"], row["sku"]): {q: int(row[q]) for q in QUANTITY_COLUMNS} for row in csv.DictReader(handle)
         }
 
 
@@ -46,8 +44,8 @@ def test_inventory_position_equals_ground_truth(simulated_run) -> None:
     url, truth_dir = simulated_run
     truth = _truth(truth_dir)
     with psycopg.connect(url) as conn:
-        rows = conn.execute(f"select location_id, sku, {', '.join(QUANTITIES)} from marts.inventory_position").fetchall()
-    built = {(r[0], r[1]): dict(zip(QUANTITIES, r[2:], strict=True)) for r in rows}
+        rows = conn.execute(f"select location_id, sku, {', '.join(QUANTITY_COLUMNS)} from marts.inventory_position").fetchall()
+    built = {(r[0], r[1]): dict(zip(QUANTITY_COLUMNS, r[2:], strict=True)) for r in rows}
     assert set(built) == set(truth)
     mismatches = {key: (built[key], truth[key]) for key in truth if built[key] != truth[key]}
     assert not mismatches, f"{len(mismatches)} positions differ, e.g. {next(iter(mismatches.items()))}"

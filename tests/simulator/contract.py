@@ -16,7 +16,6 @@ from orchestration.simulator.truth import QUANTITY_COLUMNS
 from tests.simulator.landing_reader import FeedFile, landing_files, read_file
 
 Key = tuple[str, str]
-QUANTITIES = QUANTITY_COLUMNS
 
 
 @dataclass
@@ -87,7 +86,7 @@ def latest_by(rows: list[dict[str, Any]], key: tuple[str, ...]) -> dict[tuple[An
 
 def inventory_position(landing: Landing) -> dict[Key, dict[str, int]]:
     as_of = landing.as_of
-    position: dict[Key, dict[str, int]] = defaultdict(lambda: dict.fromkeys(QUANTITIES, 0))
+    position: dict[Key, dict[str, int]] = defaultdict(lambda: dict.fromkeys(QUANTITY_COLUMNS, 0))
 
     returned: dict[Key, int] = defaultdict(int)
     for row in latest_by(landing.rows("oms/returns"), ("return_id",)).values():
@@ -186,6 +185,6 @@ def read_truth(path: Path) -> dict[Key, dict[str, int]]:
 
     with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
         return {
-            (row["location_id"], row["sku"]): {q: int(row[q]) for q in QUANTITIES}
+            (row["location_id"], row["sku"]): {q: int(row[q]) for q in QUANTITY_COLUMNS}
             for row in csv.DictReader(handle)
         }

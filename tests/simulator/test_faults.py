@@ -8,8 +8,9 @@ from datetime import datetime
 from pathlib import Path
 
 from orchestration.simulator import FAULT_KINDS, TRUTH_AFFECTING
+from orchestration.simulator.truth import QUANTITY_COLUMNS
 from tests.simulator.conftest import Run, run_simulation
-from tests.simulator.contract import QUANTITIES, Landing, channel_ats, inventory_position, read_truth
+from tests.simulator.contract import Landing, channel_ats, inventory_position, read_truth
 from tests.simulator.landing_reader import landing_files, read_file
 
 MALFORMED = {k for k in FAULT_KINDS if k.startswith("malformed_")}
@@ -46,7 +47,7 @@ def test_only_the_faults_that_say_so_make_files_and_truth_differ(fault_run: Run)
     truth = read_truth(fault_run.truth_file)
     affected = {(m["location_id"], m["sku"]) for m in fault_run.manifest if m["affects_truth"]}
     stale_stores = {m["location_id"] for m in fault_run.manifest if m["kind"] == "stale_feed"}
-    differing = {key for key in truth if any(position[key][q] != truth[key][q] for q in QUANTITIES)}
+    differing = {key for key in truth if any(position[key][q] != truth[key][q] for q in QUANTITY_COLUMNS)}
     unexplained = {key for key in differing if key not in affected and key[0] not in stale_stores}
     assert unexplained == set()
     assert differing  # and the faults that affect the truth do

@@ -10,8 +10,9 @@ from collections import Counter
 
 import pytest
 
+from orchestration.simulator.truth import QUANTITY_COLUMNS
 from tests.simulator.conftest import Run
-from tests.simulator.contract import QUANTITIES, Landing, channel_ats, inventory_position, read_truth
+from tests.simulator.contract import Landing, channel_ats, inventory_position, read_truth
 from tests.simulator.landing_reader import read_file
 
 
@@ -28,7 +29,7 @@ def test_inventory_position_from_files_equals_truth(run_name: str, request: pyte
     mismatches = [
         (key, q, position[key][q], truth[key][q])
         for key in truth
-        for q in QUANTITIES
+        for q in QUANTITY_COLUMNS
         if position[key][q] != truth[key][q]
     ]
     assert mismatches == []
