@@ -125,6 +125,8 @@ class InProcessDbt:
     # Where the prepared partial-parse state lives (dbt_project/target); read, never written.
     parse_target: Path
     _manifest: Any = field(default=None, init=False, repr=False)
+    # Why the last parse could not use the prepared state (None: it did); a full parse costs ~20 s.
+    full_parse_reason: str | None = field(default=None, init=False)
     _database: str | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -166,16 +168,29 @@ class InProcessDbt:
         over each other's state or over the manifest the code location loads.
         """
         scratch = Path(tempfile.mkdtemp(prefix="omni-dbt-parse-"))
+        refusals: list[str] = []
+
+        def keep_refusal(event: Any) -> None:
+            if event.info.name == "UnableToPartialParse":
+                refusals.append(str(event.data.reason))
+
         try:
             state = self.parse_target / PARTIAL_PARSE_FILE
             if state.exists():
                 shutil.copy2(state, scratch / PARTIAL_PARSE_FILE)
             with parse_profile():
-                result = dbtRunner().invoke(["parse", *self._flags(scratch)])
+                result = dbtRunner(callbacks=[keep_refusal]).invoke(["parse", *self._flags(scratch)])
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         if not result.success:
             raise DbtCommandError(f"dbt parse failed: {failure_summary(result)}")
+        self.full_parse_reason = refusals[0] if refusals else None
+        if self.full_parse_reason:
+            log.warning(
+                "dbt parsed the project from scratch (%s); run `omni-inventory prepare` so that "
+                "each run process parses from the prepared state in about a second",
+                self.full_parse_reason,
+            )
         return result.result
 
     def invoke(

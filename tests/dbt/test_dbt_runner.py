@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,6 @@ from orchestration.lib.settings import DBT_PROJECT_DIR
 from tests.dbt.conftest import environment
 
 
-def parse_seconds(runner: InProcessDbt) -> float:
-    started = time.monotonic()
-    runner.manifest()
-    return time.monotonic() - started
-
-
 def test_parse_once_from_the_prepared_state_and_follow_the_database(pg_server: str, tmp_path: Path) -> None:
     server = pg_server.rsplit("/", 1)[0]  # a real server; the databases need not exist
 
@@ -27,14 +20,13 @@ def test_parse_once_from_the_prepared_state_and_follow_the_database(pg_server: s
         return InProcessDbt(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, parse_target=prepared)
 
     with environment(dbt_env(f"{server}/omni_first")):
-        from_scratch = parse_seconds(runner(tmp_path / "nothing_prepared"))
         prepared = tmp_path / "prepared"
         prepared.mkdir()
         shutil.copy2(DBT_PROJECT_DIR / "target" / PARTIAL_PARSE_FILE, prepared / PARTIAL_PARSE_FILE)
         first = runner(prepared)
-        # the build-time state serves a process whatever its database: the parse profile is fixed
-        assert parse_seconds(first) < from_scratch / 2
         manifest = first.manifest()
+        # the build-time state serves a process whatever its database: the parse profile is fixed
+        assert first.full_parse_reason is None
         assert {s.database for s in manifest.sources.values()} == {"omni_first"}
         assert [p.name for p in prepared.iterdir()] == [PARTIAL_PARSE_FILE]  # read, never written
     with environment(dbt_env(f"{server}/omni_second")):

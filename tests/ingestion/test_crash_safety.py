@@ -37,30 +37,37 @@ def test_killed_load_leaves_no_partial_rows_and_rerun_loads_once(db_url: str, la
         "ingest(sys.argv[1], Path(sys.argv[2]))"
     )
     child = subprocess.Popen([sys.executable, "-c", script, db_url, str(landing)], cwd=Path(__file__).parents[2])
+    # Only this test's database: other tests' loads run on the same server at the same time.
+    loader_copying = (
+        "select count(*) from pg_stat_activity where datname = current_database()"
+        " and pid <> pg_backend_pid() and query ilike 'copy%%' and state {}"
+    )
     try:
         with psycopg.connect(db_url, autocommit=True) as watcher:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                copying = watcher.execute(
-                    "select count(*) from pg_stat_activity where query ilike 'copy%%' and state = 'active'"
-                ).fetchone()[0]
-                if copying:
-                    break
+            deadline = time.monotonic() + 120  # a loaded CI machine takes its time to start Python
+            while not watcher.execute(loader_copying.format("= 'active'")).fetchone()[0]:
+                if child.poll() is not None:
+                    raise AssertionError(f"the loader exited ({child.returncode}) before it was seen copying")
+                if time.monotonic() > deadline:
+                    sessions = watcher.execute(
+                        "select state, wait_event_type, wait_event, left(query, 80) from pg_stat_activity"
+                        " where datname = current_database() and pid <> pg_backend_pid()"
+                    ).fetchall()
+                    raise AssertionError(f"the loader never started its COPY; its sessions: {sessions}")
                 time.sleep(0.005)
-            else:
-                raise AssertionError("the loader never started its COPY")
             os.kill(child.pid, signal.SIGKILL)
     finally:
+        if child.poll() is None:
+            child.kill()
         child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
 
-    with psycopg.connect(db_url) as conn:
+    # autocommit: within a transaction pg_stat_activity is a snapshot that never changes
+    with psycopg.connect(db_url, autocommit=True) as conn:
         # Wait for the server to notice the dead client and roll its transaction back.
         deadline = time.monotonic() + 30
-        while conn.execute(
-            "select count(*) from pg_stat_activity where query ilike 'copy%%' and state <> 'idle'"
-        ).fetchone()[0]:
-            assert time.monotonic() < deadline
+        while conn.execute(loader_copying.format("<> 'idle'")).fetchone()[0]:
+            assert time.monotonic() < deadline, "the killed loader's session outlived it by 30 s"
             time.sleep(0.05)
         statuses = dict(conn.execute("select file_path, status from meta.file_ledger").fetchall())
         big_rows = conn.execute("select count(*) from raw.pos__sales where event_id like 'big%%'").fetchone()[0]
