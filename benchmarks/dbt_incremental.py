@@ -90,7 +90,7 @@ class Bench:
         self.dbt = InProcessDbt(
             project_dir=DBT_PROJECT_DIR,
             profiles_dir=DBT_PROJECT_DIR,
-            parse_target=Path(tempfile.mkdtemp(prefix="omni-bench-dbt-")),
+            parse_target=DBT_PROJECT_DIR / "target",  # the prepared state, as production parses
         )
 
     def deliver(self, paths: list[Path]) -> tuple[int, list[str]]:

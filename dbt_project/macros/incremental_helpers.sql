@@ -33,9 +33,15 @@
 {#
   Rows of `new_rows` (a CTE) that are new or differ from the stored row of the same key;
   in a full build, all of them.
+  `previous` adds what each row replaces, for models downstream that apply differences instead
+  of recomputing: {output column: [expression over `stored` (null for a new key), value in a
+  full build]}.
 #}
-{% macro omni_changed_only(new_rows, key, columns) -%}
+{% macro omni_changed_only(new_rows, key, columns, previous={}) -%}
     select new_rows.*
+    {%- for name, (stored_value, full_build_value) in previous.items() %},
+        {{ stored_value if is_incremental() else full_build_value }} as {{ name }}
+    {%- endfor %}
     from {{ new_rows }} as new_rows
     {%- if is_incremental() %}
     left join {{ this }} as stored on {{ omni_match('stored', 'new_rows', key) }}

@@ -41,14 +41,11 @@ SCENARIO_DATABASE = f"omni_dbt_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
-def dbt_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("dbt_target")
-
-
-@pytest.fixture(scope="session")
-def session_dbt(dbt_artifacts: Path) -> InProcessDbt:
-    """The production in-process dbt, parsing into a temporary folder (never dbt_project/target)."""
-    return InProcessDbt(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, parse_target=dbt_artifacts)
+def session_dbt() -> InProcessDbt:
+    """The production in-process dbt: parses from the prepared state, which it never writes."""
+    return InProcessDbt(
+        project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, parse_target=DBT_PROJECT_DIR / "target"
+    )
 
 
 @dataclass

@@ -1,7 +1,6 @@
 """The marts tests reuse the dbt tests' fixtures: real PostgreSQL, the real loader, real dbt in-process."""
 
 from tests.dbt.conftest import (  # noqa: F401 (pytest fixtures, found by name)
-    dbt_artifacts,
     make_dbt,
     module_db,
     module_landing,

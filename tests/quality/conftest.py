@@ -9,7 +9,6 @@ import psycopg
 from orchestration.lib.feeds import FEEDS
 from orchestration.lib.quality.validation import SuiteOutcome, validate_feeds
 from tests.dbt.conftest import (  # noqa: F401 (pytest fixtures, found by name: test_simulated_recall)
-    dbt_artifacts,
     make_dbt,
     session_dbt,
 )

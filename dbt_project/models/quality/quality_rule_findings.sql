@@ -7,10 +7,12 @@
   a transfer per transfer_id).
 #}
 
-with positions as (
+with flagged_positions as (
+    -- filtered before the join: the few positions a position rule flags, not every position
     select positions.*, attributes.stock_system
     from {{ ref('inventory_position') }} as positions
     left join {{ ref('int_locations__attributes') }} as attributes using (location_id)
+    where positions.on_hand < 0 or positions.shortfall > 0
 ),
 
 negative_on_hand as (
@@ -24,7 +26,7 @@ negative_on_hand as (
             'on_hand', on_hand, 'as_of', as_of, 'source_snapshot_ts', source_snapshot_ts
         ) as details,
         '' as finding_key
-    from positions
+    from flagged_positions
     where on_hand < 0
 ),
 
@@ -41,7 +43,7 @@ oversold_positions as (
             'committed', committed, 'as_of', as_of
         ) as details,
         '' as finding_key
-    from positions
+    from flagged_positions
     where shortfall > 0
 ),
 

@@ -10,6 +10,7 @@ orchestration.defs.dbt.project` does the same from a shell.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,12 +39,12 @@ def manifest_path() -> Path:
 
 def project_files(project_dir: Path = DBT_PROJECT_DIR) -> Iterator[Path]:
     """The files whose change invalidates the manifest."""
-    for path in project_dir.rglob("*"):
-        relative = path.relative_to(project_dir)
-        if relative.parts and relative.parts[0] in _OUTPUT_DIRS:
-            continue
-        if path.is_file() and path.suffix in _PROJECT_SUFFIXES:
-            yield path
+    for folder, subfolders, files in os.walk(project_dir):
+        if Path(folder) == project_dir:  # never descend into dbt's output (thousands of files)
+            subfolders[:] = [name for name in subfolders if name not in _OUTPUT_DIRS]
+        for name in files:
+            if Path(name).suffix in _PROJECT_SUFFIXES:
+                yield Path(folder, name)
 
 
 def manifest_is_current(project_dir: Path = DBT_PROJECT_DIR) -> bool:

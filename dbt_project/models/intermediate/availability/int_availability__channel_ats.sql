@@ -26,6 +26,12 @@
   Rebuilt per (channel, sku): skus whose positions changed (any channel), the channel's order
   lines that changed, every sku of a channel whose policy changed, and every sku stocked at a
   location whose attributes (type, shipping, pick-up) changed.
+  A pool is adjusted, not re-summed, when the eligible nodes stayed the same and every changed
+  position of the sku replaced a row this model has seen (previous_run_seq <= watermark): then
+  pool = stored pool + sum of (atp - previous_atp) over its changed eligible positions. A micro-
+  batch touches a few positions of most skus; adjusting reads those positions only, where
+  re-summing would read nearly every position of the network. Policy or location changes, a
+  full build of the positions, or a build of the positions this model missed re-sum instead.
 #}
 {% set watermark = build.watermark -%}
 
@@ -33,36 +39,6 @@ with all_skus as (
     {{ omni_distinct_values(ref('int_inventory__position_keys'), 'sku') }}
     union
     {{ omni_distinct_values(ref('int_channel__order_state'), 'sku') }}
-),
-
-pairs_to_refresh as (
-    {%- if is_incremental() %}
-    select channels.channel_id, skus.sku
-    from {{ ref('int_channel__policies') }} as channels
-    cross join (
-        select sku from {{ ref('int_inventory__positions') }} where _run_seq > {{ watermark }}
-        union
-        select known.sku
-        from {{ ref('int_inventory__position_keys') }} as known
-        where known.location_id in (
-            select location_id from {{ ref('int_locations__attributes') }} where _run_seq > {{ watermark }}
-        )
-    ) as skus
-    union
-    select orders.channel_id, orders.sku
-    from {{ ref('int_channel__order_state') }} as orders
-    where orders._run_seq > {{ watermark }}
-      and orders.channel_id in (select channel_id from {{ ref('int_channel__policies') }})
-    union
-    select channels.channel_id, all_skus.sku
-    from {{ ref('int_channel__policies') }} as channels
-    cross join all_skus
-    where channels._run_seq > {{ watermark }}
-    {%- else %}
-    select channels.channel_id, all_skus.sku
-    from {{ ref('int_channel__policies') }} as channels
-    cross join all_skus
-    {%- endif %}
 ),
 
 eligible_nodes as (
@@ -75,15 +51,86 @@ eligible_nodes as (
             else locations.ships_to_customer
         end
 ),
+{%- if is_incremental() %}
 
-pools as (
+changed_positions as (
+    select
+        location_id,
+        sku,
+        atp - previous_atp as atp_change,
+        previous_run_seq > {{ watermark }} as replaced_unseen_row
+    from {{ ref('int_inventory__positions') }}
+    where _run_seq > {{ watermark }}
+),
+
+refresh_requests as (
+    -- (channel, sku, whether its pool must be re-summed)
+    select channels.channel_id, skus.sku, skus.resum
+    from {{ ref('int_channel__policies') }} as channels
+    cross join (
+        select sku, bool_or(replaced_unseen_row) as resum from changed_positions group by sku
+        union all
+        select known.sku, true
+        from {{ ref('int_inventory__position_keys') }} as known
+        where known.location_id in (
+            select location_id from {{ ref('int_locations__attributes') }} where _run_seq > {{ watermark }}
+        )
+    ) as skus
+    union all
+    select orders.channel_id, orders.sku, false
+    from {{ ref('int_channel__order_state') }} as orders
+    where orders._run_seq > {{ watermark }}
+      and orders.channel_id in (select channel_id from {{ ref('int_channel__policies') }})
+    union all
+    select channels.channel_id, all_skus.sku, true
+    from {{ ref('int_channel__policies') }} as channels
+    cross join all_skus
+    where channels._run_seq > {{ watermark }}
+),
+
+pairs_to_refresh as (
+    select requests.channel_id, requests.sku, bool_or(requests.resum) or stored.channel_id is null as resum,
+        stored.eligible_pool as stored_pool
+    from refresh_requests as requests
+    left join {{ this }} as stored using (channel_id, sku)
+    group by requests.channel_id, requests.sku, stored.channel_id, stored.eligible_pool
+),
+
+adjusted_pools as (
+    select pairs.channel_id, pairs.sku, pairs.stored_pool + coalesce(sum(changes.atp_change), 0) as eligible_pool
+    from pairs_to_refresh as pairs
+    left join (
+        changed_positions as changes join eligible_nodes using (location_id)
+    ) on changes.sku = pairs.sku and eligible_nodes.channel_id = pairs.channel_id
+    where not pairs.resum
+    group by pairs.channel_id, pairs.sku, pairs.stored_pool
+),
+{%- else %}
+
+pairs_to_refresh as (
+    select channels.channel_id, all_skus.sku, true as resum
+    from {{ ref('int_channel__policies') }} as channels
+    cross join all_skus
+),
+{%- endif %}
+
+resummed_pools as (
     select pairs.channel_id, pairs.sku, sum(positions.atp) as eligible_pool
     from pairs_to_refresh as pairs
     join eligible_nodes using (channel_id)
     join {{ ref('int_inventory__positions') }} as positions
         on positions.location_id = eligible_nodes.location_id
         and positions.sku = pairs.sku
+    where pairs.resum
     group by pairs.channel_id, pairs.sku
+),
+
+pools as (
+    select channel_id, sku, eligible_pool from resummed_pools
+    {%- if is_incremental() %}
+    union all
+    select channel_id, sku, eligible_pool from adjusted_pools
+    {%- endif %}
 ),
 
 unallocated_orders as (

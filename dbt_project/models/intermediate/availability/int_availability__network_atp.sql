@@ -10,32 +10,69 @@
   floored at 0. A channel is a marketplace by its policy's channel_type; orders of a channel
   without a policy are not counted (the UNKNOWN channel shows in quality).
   Rebuilt per sku: skus whose positions or channel orders changed, and every sku with orders
-  when the channel policy feed changed (a channel's type may have changed).
+  when the channel policy feed changed (a channel's type may have changed). The location sum is
+  adjusted by the changed positions' atp - previous_atp when every one of them replaced a row
+  this model has seen, and re-summed otherwise (see int_availability__channel_ats).
 #}
 -- depends_on: {{ ref('stg_erp__channel_policy') }}
 {% set watermark = build.watermark -%}
 
-with skus_to_refresh as (
-    {%- if is_incremental() %}
-    select sku from {{ ref('int_inventory__positions') }} where _run_seq > {{ watermark }}
-    union
-    select sku from {{ ref('int_channel__order_state') }} where _run_seq > {{ watermark }}
+with
+{%- if is_incremental() %}
+changed_positions as (
+    select sku, atp - previous_atp as atp_change, previous_run_seq > {{ watermark }} as replaced_unseen_row
+    from {{ ref('int_inventory__positions') }}
+    where _run_seq > {{ watermark }}
+),
+
+refresh_requests as (
+    -- (sku, whether its location sum must be re-summed)
+    select sku, bool_or(replaced_unseen_row) as resum from changed_positions group by sku
+    union all
+    select sku, false from {{ ref('int_channel__order_state') }} where _run_seq > {{ watermark }}
     {%- if omni_changed_since_watermark(ref('stg_erp__channel_policy'), build) %}
-    union
-    {{ omni_distinct_values(ref('int_channel__order_state'), 'sku') }}
-    {%- endif %}
-    {%- else %}
-    {{ omni_distinct_values(ref('int_inventory__position_keys'), 'sku') }}
-    union
-    {{ omni_distinct_values(ref('int_channel__order_state'), 'sku') }}
+    union all
+    select sku, false from ({{ omni_distinct_values(ref('int_channel__order_state'), 'sku') }}) as ordered
     {%- endif %}
 ),
 
-location_atp as (
+skus_to_refresh as (
+    select requests.sku, bool_or(requests.resum) or stored.sku is null as resum, stored.location_atp as stored_atp
+    from refresh_requests as requests
+    left join {{ this }} as stored using (sku)
+    group by requests.sku, stored.sku, stored.location_atp
+),
+
+adjusted_location_atp as (
+    select skus.sku, skus.stored_atp + coalesce(sum(changes.atp_change), 0) as total_atp
+    from skus_to_refresh as skus
+    left join changed_positions as changes using (sku)
+    where not skus.resum
+    group by skus.sku, skus.stored_atp
+),
+{%- else %}
+skus_to_refresh as (
+    select sku, true as resum from (
+        {{ omni_distinct_values(ref('int_inventory__position_keys'), 'sku') }}
+        union
+        {{ omni_distinct_values(ref('int_channel__order_state'), 'sku') }}
+    ) as known
+),
+{%- endif %}
+
+resummed_location_atp as (
     select positions.sku, sum(positions.atp) as total_atp
     from {{ ref('int_inventory__positions') }} as positions
-    where positions.sku in (select sku from skus_to_refresh)
+    where positions.sku in (select sku from skus_to_refresh where resum)
     group by positions.sku
+),
+
+location_atp as (
+    select sku, total_atp from resummed_location_atp
+    {%- if is_incremental() %}
+    union all
+    select sku, total_atp from adjusted_location_atp
+    {%- endif %}
 ),
 
 marketplace_unallocated as (

@@ -151,9 +151,17 @@ with_atp as (
 ),
 
 changed as (
+    {#- What each rewritten row replaces lets the network sums (channel pools, network atp) add
+        the difference instead of re-summing every location of the sku. A full build replaces
+        everything: its rows name this build as their predecessor, which tells those models to
+        re-sum. -#}
     {{ omni_changed_only('with_atp', ['location_id', 'sku'],
         ['on_hand', 'damaged', 'quarantined', 'returned', 'available', 'reserved', 'committed',
-         'in_transit_in', 'in_transit_out', 'on_order', 'safety_stock', 'atp', 'shortfall', 'source_snapshot_ts']) }}
+         'in_transit_in', 'in_transit_out', 'on_order', 'safety_stock', 'atp', 'shortfall', 'source_snapshot_ts'],
+        previous={
+            'previous_atp': ['coalesce(stored.atp, 0)', '0'],
+            'previous_run_seq': ['coalesce(stored._run_seq, 0)', build.run_seq ~ '::bigint'],
+        }) }}
 )
 
 select
@@ -173,5 +181,7 @@ select
     atp,
     shortfall,
     source_snapshot_ts,
+    previous_atp,
+    previous_run_seq,
     {{ build.run_seq }}::bigint as _run_seq
 from changed
