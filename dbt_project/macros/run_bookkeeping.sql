@@ -19,8 +19,12 @@ create table if not exists meta.dbt_runs (
     invocation_id  text not null unique,
     command        text,
     full_refresh   boolean not null default false,
-    started_at     timestamptz not null default clock_timestamp()
+    started_at     timestamptz not null default clock_timestamp(),
+    as_of          timestamptz
 );
+-- as_of: the newest data time of every file loaded up to the build, set once below (every
+-- model reads it; computing it per model joined the whole, ever-growing ledger twice a model).
+alter table meta.dbt_runs add column if not exists as_of timestamptz;
 create table if not exists meta.dbt_load_runs (
     load_id  bigint primary key,
     run_seq  bigint not null
@@ -61,6 +65,14 @@ begin
         where run.invocation_id = '{{ invocation_id }}'
           and ledger.status = 'loaded'
         on conflict (load_id) do nothing;
+        update meta.dbt_runs as run
+        set as_of = (
+            select max(ledger.max_data_ts)
+            from meta.file_ledger as ledger
+            join meta.dbt_load_runs as load_run using (load_id)
+            where ledger.status = 'loaded' and load_run.run_seq <= run.run_seq
+        )
+        where run.invocation_id = '{{ invocation_id }}';
     end if;
 end
 $$;
@@ -91,12 +103,7 @@ $$;
         select
             build.run_seq,
             coalesce(mark.run_seq, 0) as watermark,
-            (
-                select max(ledger.max_data_ts)::text
-                from meta.file_ledger as ledger
-                join meta.dbt_load_runs as load_run using (load_id)
-                where ledger.status = 'loaded' and load_run.run_seq <= build.run_seq
-            ) as as_of,
+            build.as_of::text as as_of,
             mark.as_of::text as previous_as_of
         from meta.dbt_runs as build
         left join meta.dbt_watermarks as mark on mark.model = '{{ omni_model_key() }}'
@@ -180,12 +187,7 @@ $$;
     select
         '{{ omni_model_key() }}',
         build.run_seq,
-        (
-            select max(ledger.max_data_ts)
-            from meta.file_ledger as ledger
-            join meta.dbt_load_runs as load_run using (load_id)
-            where ledger.status = 'loaded' and load_run.run_seq <= build.run_seq
-        ),
+        build.as_of,
         clock_timestamp()
     from meta.dbt_runs as build
     where build.invocation_id = '{{ invocation_id }}'
