@@ -53,6 +53,23 @@
 
 
 {#
+  Positions rewritten since the calling model's watermark, with their atp change and whether
+  the row each replaced was one that model has seen (int_inventory__positions keeps
+  previous_atp and previous_run_seq). A sum over positions adds atp_change when the model saw
+  every replaced row of the sku, and re-sums the sku otherwise (a build it missed).
+#}
+{% macro omni_position_atp_changes(build) -%}
+    select
+        location_id,
+        sku,
+        atp - previous_atp as atp_change,
+        previous_run_seq > {{ build.watermark }} as replaced_unseen_row
+    from {{ ref('int_inventory__positions') }}
+    where _run_seq > {{ build.watermark }}
+{%- endmacro %}
+
+
+{#
   Compile-time: has `relation` rows written after this model's watermark? Lets a model skip a
   whole-table comparison when an input did not change. Always true in a full build.
 #}

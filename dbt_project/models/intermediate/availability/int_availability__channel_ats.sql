@@ -54,13 +54,7 @@ eligible_nodes as (
 {%- if is_incremental() %}
 
 changed_positions as (
-    select
-        location_id,
-        sku,
-        atp - previous_atp as atp_change,
-        previous_run_seq > {{ watermark }} as replaced_unseen_row
-    from {{ ref('int_inventory__positions') }}
-    where _run_seq > {{ watermark }}
+    {{ omni_position_atp_changes(build) }}
 ),
 
 refresh_requests as (
