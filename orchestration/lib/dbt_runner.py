@@ -13,6 +13,9 @@ database in every relation; it is re-pointed at the environment's database (OMNI
 lib/database.py), which can also change within a process (tests use one database each). Commands
 connect with the real profile: with a manifest given, dbt reads the profile but does not parse.
 dbt keeps global state, so commands in one process run one at a time.
+
+Between its SQL statements dbt is CPU-bound; lib/dbt_fixed_cost.py trims what it repeats for
+every node (a new database session, a new agate type tester per fetched result).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from dbt.cli.main import dbtRunner, dbtRunnerResult
+
+from orchestration.lib.dbt_fixed_cost import less_fixed_cost_per_node
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +145,14 @@ class InProcessDbt:
             str(target_path),
             "--log-path",
             str(target_path),
+            # No log lines and no JSON artifacts: the results come back as events and Python
+            # objects, and a log line or run_results.json costs CPU on every node (dbt is
+            # CPU-bound between its SQL statements).
+            "--log-level",
+            "none",
             "--log-level-file",
-            "none",  # the file log costs seconds per build; results come back as events
-            "--quiet",
+            "none",
+            "--no-write-json",
         ]
 
     def manifest(self) -> Any:
@@ -215,9 +225,10 @@ class InProcessDbt:
             manifest = self._current_manifest()
             scratch = Path(tempfile.mkdtemp(prefix="omni-dbt-"))
             try:
-                result = dbtRunner(manifest=manifest, callbacks=[*callbacks, keep_errors]).invoke(
-                    [*args, *self._flags(scratch)]
-                )
+                with less_fixed_cost_per_node():
+                    result = dbtRunner(manifest=manifest, callbacks=[*callbacks, keep_errors]).invoke(
+                        [*args, *self._flags(scratch)]
+                    )
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
         if raise_on_failure and not result.success:

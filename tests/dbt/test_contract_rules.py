@@ -345,3 +345,47 @@ def test_a_view_whose_definition_changed_is_recreated(built: Built, make_dbt) ->
     dbt("run", "--select", "atp_by_location")
     recreated, restored = identity()
     assert recreated != oid and restored == fingerprint
+
+
+def test_an_incremental_table_whose_columns_no_longer_match_its_model_fails_naming_them(
+    built: Built, make_dbt
+) -> None:
+    """on_schema_change 'fail' (macros/incremental_materialization.sql): a stored table with a
+    column the model does not return, or a column of another type, stops the model's incremental
+    run with the columns named and the table untouched; a matching table runs."""
+    dbt = make_dbt(built.url)
+    table = "intermediate.int_locations__attributes"
+
+    def stored() -> list[tuple]:
+        return query(built.url, f"select * from {table} order by 1")
+
+    before = stored()
+    changes = {
+        "add column added_by_hand integer": (
+            "only in the table: added_by_hand integer",
+            "only in the model: -",
+        ),
+        "alter column location_id type varchar(40)": (
+            "only in the table: location_id character varying(40)",
+            "only in the model: location_id text",
+        ),
+    }
+    for change, expected in changes.items():
+        with psycopg.connect(built.url) as conn:
+            conn.execute(f"alter table {table} {change}")
+        try:
+            with pytest.raises(DbtCommandError) as failure:
+                dbt("run", "--select", "int_locations__attributes")
+            for line in expected:
+                assert line in str(failure.value), str(failure.value)
+            assert "--full-refresh" in str(failure.value)
+        finally:
+            with psycopg.connect(built.url) as conn:
+                undo = (
+                    "drop column added_by_hand"
+                    if change.startswith("add")
+                    else "alter column location_id type text"
+                )
+                conn.execute(f"alter table {table} {undo}")
+    dbt("run", "--select", "int_locations__attributes")  # the dropped column is not a difference
+    assert stored() == before

@@ -10,7 +10,8 @@ import pytest
 from orchestration.lib.database import dbt_env
 from orchestration.lib.dbt_runner import PARTIAL_PARSE_FILE, DbtCommandError, InProcessDbt
 from orchestration.lib.settings import DBT_PROJECT_DIR
-from tests.dbt.conftest import environment
+from tests.dbt.conftest import OWN_MODELS, deliver, environment, query
+from tests.dbt.landing_files import RULES_BATCH_1
 
 
 def test_parse_once_from_the_prepared_state_and_follow_the_database(pg_server: str, tmp_path: Path) -> None:
@@ -44,3 +45,33 @@ def test_parse_once_from_the_prepared_state_and_follow_the_database(pg_server: s
         with pytest.raises(DbtCommandError) as failed:
             first.invoke(["run-operation", "omni_grant_bi_access"])
         assert failed.value.outage, str(failed.value)  # the database is away: worth a retry
+
+
+def test_a_build_keeps_one_session_per_thread_and_restores_dbt_afterwards(
+    module_db: str, module_landing: Path, make_dbt
+) -> None:
+    """lib/dbt_fixed_cost.py: one PostgreSQL session per dbt thread for the whole command (not one
+    per node), none left open after it, and dbt's own behaviour back once the command ends."""
+    import dbt_common.clients.agate_helper as agate_helper
+    from dbt.adapters.postgres.connections import PostgresConnectionManager
+
+    release, build_type_tester = PostgresConnectionManager.release, agate_helper.build_type_tester
+    deliver(module_db, module_landing, RULES_BATCH_1)
+
+    def sessions() -> int:
+        return query(module_db, "select sessions from pg_stat_database where datname = current_database()")[
+            0
+        ][0]
+
+    before = sessions()
+    result = make_dbt(module_db)("build", *OWN_MODELS, "--exclude-resource-type", "unit_test")
+    nodes = len(result.result.results)
+    opened = sessions() - before - 1  # the query's own session
+    assert nodes >= 80 and opened <= 4, f"{nodes} nodes opened {opened} sessions"
+    left_open = query(
+        module_db,
+        "select count(*) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()",
+    )[0][0]
+    assert left_open == 0
+    assert PostgresConnectionManager.release is release
+    assert agate_helper.build_type_tester is build_type_tester

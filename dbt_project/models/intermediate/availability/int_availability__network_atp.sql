@@ -24,29 +24,32 @@ changed_positions as (
 ),
 
 refresh_requests as (
-    -- (sku, whether its location sum must be re-summed)
-    select sku, bool_or(replaced_unseen_row) as resum from changed_positions group by sku
+    -- (sku, whether its location sum must be re-summed, the change of that sum)
+    select sku, bool_or(replaced_unseen_row) as resum, sum(atp_change) as atp_change
+    from changed_positions
+    group by sku
     union all
-    select sku, false from {{ ref('int_channel__order_state') }} where _run_seq > {{ watermark }}
+    select sku, false, 0 from {{ ref('int_channel__order_state') }} where _run_seq > {{ watermark }}
     {%- if omni_changed_since_watermark(ref('stg_erp__channel_policy'), build) %}
     union all
-    select sku, false from ({{ omni_distinct_values(ref('int_channel__order_state'), 'sku') }}) as ordered
+    select sku, false, 0 from ({{ omni_distinct_values(ref('int_channel__order_state'), 'sku') }}) as ordered
     {%- endif %}
 ),
 
 skus_to_refresh as (
-    select requests.sku, bool_or(requests.resum) or stored.sku is null as resum, stored.location_atp as stored_atp
+    -- the change is summed here, with the requests (joining the changes back to the skus made
+    -- PostgreSQL compare every sku with every change: 0.3 s for 1,000 skus)
+    select
+        requests.sku,
+        bool_or(requests.resum) or stored.sku is null as resum,
+        stored.location_atp + sum(requests.atp_change) as adjusted_atp
     from refresh_requests as requests
     left join {{ this }} as stored using (sku)
     group by requests.sku, stored.sku, stored.location_atp
 ),
 
 adjusted_location_atp as (
-    select skus.sku, skus.stored_atp + coalesce(sum(changes.atp_change), 0) as total_atp
-    from skus_to_refresh as skus
-    left join changed_positions as changes using (sku)
-    where not skus.resum
-    group by skus.sku, skus.stored_atp
+    select sku, adjusted_atp as total_atp from skus_to_refresh where not resum
 ),
 {%- else %}
 skus_to_refresh as (

@@ -15,7 +15,7 @@
   of them changed, and compared with the stored rows that hold anything: a position is written
   only when its figures differ (newly open, changed, or back to zero), so downstream models
   rebuild only those. The comparison reads the open lines and the non-zero stored rows, not
-  every position.
+  every position (a set difference against the whole table hashed all of it: 0.5 s a batch).
 #}
 {% set changed_inputs = [] -%}
 {% for input in [ref('stg_oms__order_lines'), ref('stg_erp__transfers'), ref('stg_erp__purchase_orders')] -%}
@@ -99,27 +99,22 @@ positions_to_refresh as (
     where _run_seq > {{ build.watermark }}
     {%- if supply_changed %}
     union
-    -- positions whose open quantities differ from the stored ones, in either direction
-    select location_id, sku
-    from (
-        (
-            select location_id, sku, committed, in_transit_in, in_transit_out, on_order, inbound_schedule
-            from open_quantities
-            except
-            select location_id, sku, committed, in_transit_in, in_transit_out, on_order, inbound_schedule
-            from {{ this }}
-        )
-        union all
-        (
-            select location_id, sku, committed, in_transit_in, in_transit_out, on_order, inbound_schedule
-            from {{ this }}
-            where committed <> 0 or in_transit_in <> 0 or in_transit_out <> 0 or on_order <> 0
-               or inbound_schedule <> '{}'::jsonb
-            except
-            select location_id, sku, committed, in_transit_in, in_transit_out, on_order, inbound_schedule
-            from open_quantities
-        )
-    ) as differing
+    -- positions whose open quantities differ from the stored ones, in either direction: the
+    -- open figures against the stored rows that hold anything (one filtered scan of this
+    -- table; a stored row of zeros differs from an open figure through the full join)
+    select coalesce(open_quantities.location_id, stored_open.location_id), coalesce(open_quantities.sku, stored_open.sku)
+    from open_quantities
+    full join (
+        select location_id, sku, committed, in_transit_in, in_transit_out, on_order, inbound_schedule
+        from {{ this }}
+        where committed <> 0 or in_transit_in <> 0 or in_transit_out <> 0 or on_order <> 0
+           or inbound_schedule <> '{}'::jsonb
+    ) as stored_open using (location_id, sku)
+    where (open_quantities.committed, open_quantities.in_transit_in, open_quantities.in_transit_out,
+           open_quantities.on_order, open_quantities.inbound_schedule)
+          is distinct from
+          (stored_open.committed, stored_open.in_transit_in, stored_open.in_transit_out,
+           stored_open.on_order, stored_open.inbound_schedule)
     {%- endif %}
     {%- else %}
     select location_id, sku from {{ ref('int_inventory__position_keys') }}
@@ -136,9 +131,16 @@ planning_quantities as (
         coalesce(open_quantities.on_order, 0) as on_order,
         coalesce(open_quantities.inbound_schedule, '{}'::jsonb) as inbound_schedule
     from positions_to_refresh
+    {%- if is_incremental() %}
     -- every open line's pair is a known position (position_keys holds the pairs of every
-    -- accepted snapshot); the join keeps that an invariant rather than an assumption
-    join {{ ref('int_inventory__position_keys') }} as known using (location_id, sku)
+    -- accepted snapshot); the lookup keeps that an invariant rather than an assumption (per key
+    -- through the unique index: as a join, PostgreSQL hashed all positions for a few changes)
+    cross join lateral (
+        select 1 from {{ ref('int_inventory__position_keys') }} as known
+        where known.location_id = positions_to_refresh.location_id and known.sku = positions_to_refresh.sku
+        limit 1
+    ) as known
+    {%- endif %}
     left join open_quantities using (location_id, sku)
 ),
 

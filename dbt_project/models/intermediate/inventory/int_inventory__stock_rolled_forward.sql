@@ -57,13 +57,16 @@ till_snapshot_per_location as (
 ),
 
 warehouse_snapshot_per_location as (
-    select locations_to_refresh.location_id, counted.snapshot_ts
-    from locations_to_refresh
+    -- from the few locations the warehouse table holds (walked through its index): probing it
+    -- for every store as well, PostgreSQL scanned the whole small table once per store
+    select warehouses.location_id, counted.snapshot_ts
+    from ({{ omni_distinct_values(ref('stg_wms__inventory'), 'location_id') }}) as warehouses
     cross join lateral (
         select snapshot_ts from {{ ref('stg_wms__inventory') }} as s
-        where s.location_id = locations_to_refresh.location_id
+        where s.location_id = warehouses.location_id
         limit 1
     ) as counted
+    where warehouses.location_id in (select location_id from locations_to_refresh)
 ),
 
 till_counts as (
