@@ -1,7 +1,7 @@
 """The platform at scale against the bare database limit, in one run (issue: benchmarks and scale).
 
     .venv/bin/python -m benchmarks.scale [--stores 300 --dcs 2 --skus 20000] [--batches 10]
-        [--growth 1,2,4] [--growth-stores 30] [--sensor-interval 5] [--skip bare,latency,growth]
+        [--growth 1,2,4] [--growth-stores 30] [--sensor-interval 3] [--skip bare,latency,growth]
         [--latency-only] [--json benchmarks/results/scale.json]
 
 The defaults are the seed's scale (300 stores x 20,000 skus = 6 million positions, 4 channels, one
@@ -57,6 +57,7 @@ import psutil
 import psycopg
 
 from benchmarks.common import report, scratch_warehouse
+from orchestration.defs.ingestion.sensors import DEFAULT_SENSOR_INTERVAL_SECONDS
 from orchestration.lib.landing import scan
 from orchestration.lib.settings import PROJECT_DIR
 from orchestration.simulator.config import SimulationConfig
@@ -476,7 +477,12 @@ def main() -> None:
     parser.add_argument("--dcs", type=int, default=2)
     parser.add_argument("--skus", type=int, default=20_000)
     parser.add_argument("--batches", type=int, default=10, help="micro-batches for the latency figures")
-    parser.add_argument("--sensor-interval", type=int, default=5, help="seconds between sensor ticks")
+    parser.add_argument(
+        "--sensor-interval",
+        type=int,
+        default=DEFAULT_SENSOR_INTERVAL_SECONDS,
+        help="minimum seconds between sensor ticks (the product's default)",
+    )
     parser.add_argument("--batch-timeout", type=float, default=600.0)
     parser.add_argument("--growth", default="1,2,4", help="multiples of --growth-stores for the cost growth")
     parser.add_argument("--growth-stores", type=int, default=30)
