@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from orchestration.definitions import defs
-from orchestration.defs.ingestion.sensors import LANDING_SENSOR, ArrivalCursor
+from orchestration.defs.ingestion.sensors import LANDING_SENSOR, SETTLE_MARGIN_NS, ArrivalCursor
 from orchestration.lib.feeds import get_feed
 from orchestration.lib.landing import LandingFile
 from orchestration.lib.loader import ingest
@@ -66,8 +66,8 @@ def test_one_run_for_the_new_files_of_every_source_and_the_cursor_advances(envir
         "omni/files": "3",
     }
     cursor = ArrivalCursor.parse(first.cursor)
-    assert cursor.ctime_ns > 0
-    assert set(cursor.paths_at_ctime) <= {
+    assert cursor.settled_ns > 0
+    assert {path for path, _ in cursor.recent} == {
         "pos/sales/s1.csv",
         "pos/inventory/i1.csv",
         "channel/mkt_a/listings/l1.csv",
@@ -87,7 +87,7 @@ def test_one_run_for_the_new_files_of_every_source_and_the_cursor_advances(envir
     assert "raw/pos__sales" in keys and not {"raw/pos__inventory", "raw/channel__listings"} & keys
     assert second.run_requests[0].tags["omni/files"] == "1"
     assert second.run_requests[0].run_key != first.run_requests[0].run_key
-    assert ArrivalCursor.parse(second.cursor).ctime_ns >= cursor.ctime_ns
+    assert ArrivalCursor.parse(second.cursor).settled_ns >= cursor.settled_ns
 
 
 def test_files_already_loaded_start_no_run(environment) -> None:
@@ -98,7 +98,7 @@ def test_files_already_loaded_start_no_run(environment) -> None:
 
     result = evaluate(None)
     assert not result.run_requests
-    assert ArrivalCursor.parse(result.cursor).paths_at_ctime == ("pos/sales/s1.csv",)
+    assert [path for path, _ in ArrivalCursor.parse(result.cursor).recent] == ["pos/sales/s1.csv"]
 
 
 def test_files_of_no_feed_start_a_run_of_the_unrouted_files_asset(environment) -> None:
@@ -120,14 +120,27 @@ def test_files_of_no_feed_start_a_run_of_the_unrouted_files_asset(environment) -
     }
 
 
-def test_cursor_keeps_files_that_share_an_inode_change_time() -> None:
-    cursor = ArrivalCursor(100, ("a/b/1.csv",))
-    assert cursor.advanced([]) == cursor
-    merged = cursor.advanced([_file("a/b/2.csv", 100)])
-    assert merged == ArrivalCursor(100, ("a/b/1.csv", "a/b/2.csv"))
-    assert not merged.is_new(_file("a/b/1.csv", 100)) and merged.is_new(_file("a/b/3.csv", 100))
-    assert merged.is_new(_file("a/b/1.csv", 101)) and not merged.is_new(_file("a/b/9.csv", 99))
-    assert ArrivalCursor.parse(merged.serialize()) == merged
+def test_a_file_that_lands_in_an_already_scanned_folder_during_a_scan_is_not_passed_over() -> None:
+    """A scan started at T found b (changed at T + 2 s) but not a, which landed at T + 1 s in a folder
+    the scan had already passed. The next tick must still take a; b and older files are done."""
+    second = 10**9
+    start = 1_000 * second
+    cursor = ArrivalCursor().advanced([_file("z/b.csv", start + 2 * second)], start)
+    assert cursor.is_new(_file("a/a.csv", start + second))
+    assert not cursor.is_new(_file("z/b.csv", start + 2 * second))
+    assert cursor.is_new(_file("z/b.csv", start + 3 * second))  # redelivered: changed again
+    assert not cursor.is_new(_file("old.csv", start - SETTLE_MARGIN_NS))
+    # a later scan settles further and forgets what it no longer needs to remember
+    later = cursor.advanced([_file("a/a.csv", start + second)], start + 60 * second)
+    assert later.settled_ns == start + 60 * second - SETTLE_MARGIN_NS and later.recent == ()
+    assert not later.is_new(_file("a/a.csv", start + second))
+    assert ArrivalCursor.parse(cursor.serialize()) == cursor
+
+
+def test_the_cursor_of_earlier_versions_is_read() -> None:
+    earlier = ArrivalCursor.parse('{"ctime_ns": 100, "paths_at_ctime": ["a/b/1.csv"]}')
+    assert not earlier.is_new(_file("a/b/1.csv", 100)) and earlier.is_new(_file("a/b/3.csv", 100))
+    assert earlier.is_new(_file("a/b/1.csv", 101)) and not earlier.is_new(_file("a/b/9.csv", 99))
 
 
 def _file(relative: str, ctime_ns: int) -> LandingFile:

@@ -13,6 +13,7 @@ so a file the sensor misses is picked up by the next run or by the sweep schedul
 import hashlib
 import json
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -41,38 +42,41 @@ def sensor_interval_seconds() -> int:
     return int(os.environ.get("OMNI_SENSOR_INTERVAL_SECONDS", DEFAULT_SENSOR_INTERVAL_SECONDS))
 
 
+# A file that lands while a tick scans may sit in a folder the scan has already passed, with an
+# inode-change time older than files the scan finds later: a cursor at the newest time seen would
+# pass over it for good. So the cursor settles only up to the scan's start, less a margin for the
+# file system's coarse clock, and remembers the files it has seen since then.
+SETTLE_MARGIN_NS = 10 * 10**9
+
+
 @dataclass(frozen=True)
 class ArrivalCursor:
-    """Newest inode-change time seen, and the files seen at exactly that time."""
+    """Files changed up to `settled_ns` are handled; of the later ones, the (path, ctime) seen."""
 
-    ctime_ns: int = 0
-    paths_at_ctime: tuple[str, ...] = ()
+    settled_ns: int = 0
+    recent: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def parse(cls, raw: str | None) -> "ArrivalCursor":
         if not raw:
             return cls()
         data = json.loads(raw)
-        return cls(int(data["ctime_ns"]), tuple(data["paths_at_ctime"]))
+        if "ctime_ns" in data:  # the cursor of earlier versions: the newest time and its files
+            newest = int(data["ctime_ns"])
+            return cls(newest - 1, tuple((path, newest) for path in data["paths_at_ctime"]))
+        return cls(int(data["settled_ns"]), tuple((path, int(ctime)) for path, ctime in data["recent"]))
 
     def serialize(self) -> str:
-        return json.dumps({"ctime_ns": self.ctime_ns, "paths_at_ctime": list(self.paths_at_ctime)})
+        return json.dumps({"settled_ns": self.settled_ns, "recent": [list(pair) for pair in self.recent]})
 
     def is_new(self, item: LandingFile) -> bool:
-        return item.ctime_ns > self.ctime_ns or (
-            item.ctime_ns == self.ctime_ns and item.relative not in self.paths_at_ctime
-        )
+        return item.ctime_ns > self.settled_ns and (item.relative, item.ctime_ns) not in self.recent
 
-    def advanced(self, items: list[LandingFile]) -> "ArrivalCursor":
-        if not items:
-            return self
-        newest = max(item.ctime_ns for item in items)
-        if newest < self.ctime_ns:
-            return self
-        at_newest = {i.relative for i in items if i.ctime_ns == newest}
-        if newest == self.ctime_ns:
-            at_newest |= set(self.paths_at_ctime)
-        return ArrivalCursor(newest, tuple(sorted(at_newest)))
+    def advanced(self, seen: list[LandingFile], scan_started_ns: int) -> "ArrivalCursor":
+        settled = max(self.settled_ns, scan_started_ns - SETTLE_MARGIN_NS)
+        recent = {pair for pair in self.recent if pair[1] > settled}
+        recent |= {(item.relative, item.ctime_ns) for item in seen if item.ctime_ns > settled}
+        return ArrivalCursor(settled, tuple(sorted(recent)))
 
 
 def batch_run_request(pending: list[LandingFile], repository: dg.RepositoryDefinition) -> dg.RunRequest:
@@ -104,13 +108,14 @@ def batch_run_request(pending: list[LandingFile], repository: dg.RepositoryDefin
 def landing_zone_arrival(context: dg.SensorEvaluationContext, warehouse: Warehouse) -> dg.SensorResult:
     cursor = ArrivalCursor.parse(context.cursor)
     landing = warehouse.landing_dir()
+    scan_started_ns = time.time_ns()
     arrived = [f for f in scan(landing) if cursor.is_new(f)]
     if not arrived:
         return dg.SensorResult(skip_reason="no new files in the landing zone")
     arrived_paths = {f.relative for f in arrived}
     with psycopg.connect(warehouse.url()) as conn:
         pending = [f for f in pending_files(conn, landing) if f.relative in arrived_paths]
-    next_cursor = cursor.advanced(arrived).serialize()
+    next_cursor = cursor.advanced(arrived, scan_started_ns).serialize()
     if not pending:
         return dg.SensorResult(skip_reason="new files were already loaded", cursor=next_cursor)
     per_feed = Counter(f.feed_id or "unrouted" for f in pending)
