@@ -12,7 +12,8 @@ cost more than they need to; within one command, each is done once instead:
 
 Both are patches of dbt internals, applied only while a command runs (InProcessDbt holds a lock,
 so commands in one process never overlap) and removed afterwards. dbt-core is pinned below 1.12;
-tests/dbt/test_dbt_runner.py checks the sessions a build opens and that results are unchanged.
+tests/dbt/test_dbt_runner.py checks the sessions a build opens and that dbt's own functions are
+back afterwards, and every dbt test of the project runs through these patches.
 """
 
 from __future__ import annotations

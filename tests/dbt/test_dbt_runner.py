@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import dbt_common.clients.agate_helper as agate_helper
 import pytest
+from dbt.adapters.postgres.connections import PostgresConnectionManager
 
 from orchestration.lib.database import dbt_env
 from orchestration.lib.dbt_runner import PARTIAL_PARSE_FILE, DbtCommandError, InProcessDbt
@@ -52,9 +54,6 @@ def test_a_build_keeps_one_session_per_thread_and_restores_dbt_afterwards(
 ) -> None:
     """lib/dbt_fixed_cost.py: one PostgreSQL session per dbt thread for the whole command (not one
     per node), none left open after it, and dbt's own behaviour back once the command ends."""
-    import dbt_common.clients.agate_helper as agate_helper
-    from dbt.adapters.postgres.connections import PostgresConnectionManager
-
     release, build_type_tester = PostgresConnectionManager.release, agate_helper.build_type_tester
     deliver(module_db, module_landing, RULES_BATCH_1)
 

@@ -102,7 +102,7 @@ positions_to_refresh as (
     -- positions whose open quantities differ from the stored ones, in either direction: the
     -- open figures against the stored rows that hold anything (one filtered scan of this
     -- table; a stored row of zeros differs from an open figure through the full join)
-    select coalesce(open_quantities.location_id, stored_open.location_id), coalesce(open_quantities.sku, stored_open.sku)
+    select location_id, sku  -- the full join's USING columns: whichever side has the key
     from open_quantities
     full join (
         select location_id, sku, committed, in_transit_in, in_transit_out, on_order, inbound_schedule
