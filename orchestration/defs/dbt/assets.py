@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 import psycopg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
+from psycopg import sql
 
 from orchestration.defs.dbt.project import (
     DBT_PROJECT,
@@ -26,6 +27,7 @@ from orchestration.defs.dbt.project import (
 from orchestration.defs.dbt.resource import DbtResource
 from orchestration.defs.retry import reporting_outages, warehouse_retry_policy
 from orchestration.lib.database import dbt_database_url
+from orchestration.lib.table_maintenance import maintain_written_tables
 
 # Dagster pool of the dbt ops (shown in the UI); overlap itself is prevented by dbt_build's lock.
 DBT_POOL = "omni_dbt"
@@ -104,7 +106,8 @@ def dbt_build(context: dg.AssetExecutionContext, dbt: DbtResource, config: DbtBu
 
     Builds never overlap: the incremental bookkeeping assumes it. A session-level advisory lock
     on the warehouse serialises them across runs and processes, and dies with its holder, so a
-    killed run never leaves the next one waiting.
+    killed run never leaves the next one waiting. A build that succeeded then vacuums and
+    analyzes the big tables it wrote past autovacuum's thresholds (lib/table_maintenance.py).
     """
     args = ["build", "--exclude-resource-type", "unit_test"]
     if config.full_refresh:
@@ -113,6 +116,9 @@ def dbt_build(context: dg.AssetExecutionContext, dbt: DbtResource, config: DbtBu
     with reporting_outages(url), psycopg.connect(url, autocommit=True) as lock:
         lock.execute("select pg_advisory_lock(hashtext('omni.dbt_build'))")
         yield from dbt.build(context, args)
+        # models are keyed [schema, name]; autovacuum's work on what the build wrote, done now
+        written = [sql.Identifier(*key.path).as_string(lock) for key in context.selected_asset_keys]
+        maintain_written_tables(lock, written, context.log.info)
 
 
 dbt_resource = DbtResource()
