@@ -282,6 +282,6 @@ def test_connection_settings_come_only_from_the_environment() -> None:
                 f"{name}.{field} is not from env_var"
             )
     dagster = yaml.safe_load((PROJECT_DIR / "dagster.yaml").read_text())
-    assert dagster["storage"]["postgres"]["postgres_url"] == {"env": "OMNI_DAGSTER_STORAGE_URL"}
+    assert dagster["storage"]["custom"]["config"]["postgres_url"] == {"env": "OMNI_DAGSTER_STORAGE_URL"}
     # The warehouse resource has nothing to configure: no URL can end up in run config or the UI.
     assert Warehouse.model_fields == {}
