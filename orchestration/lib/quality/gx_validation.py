@@ -35,17 +35,19 @@ SAMPLE_KEYS = 10
 _import_thread: threading.Thread | None = None
 
 
+def import_great_expectations() -> None:
+    """Import GX (seconds of CPU), with its usage statistics off: GX phones home unless told not to."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    importlib.import_module("great_expectations")
+
+
 def prefetch_great_expectations() -> None:
     """Start importing GX in the background: it takes seconds of CPU, and the caller has database
     work to wait on meanwhile (the snapshot index, the batches). GxSession waits for it."""
     global _import_thread
     if "great_expectations" in sys.modules or _import_thread is not None:
         return
-    # GX phones home unless told not to.
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    _import_thread = threading.Thread(
-        target=importlib.import_module, args=("great_expectations",), name="gx-import", daemon=True
-    )
+    _import_thread = threading.Thread(target=import_great_expectations, name="gx-import", daemon=True)
     _import_thread.start()
 
 
