@@ -35,7 +35,6 @@ HEADER = (
 LOAD_METADATA_DOCS: tuple[tuple[str, str, str], ...] = (
     ("_extra", "jsonb", "Columns the registry does not list, kept as delivered (ignored downstream)."),
     ("_load_id", "bigint", "meta.file_ledger.load_id of the file the row came from; grows with each load."),
-    ("_file_hash", "text", "sha256 of the delivered file's bytes."),
     ("_row_number", "integer", "1-based data row within the file."),
     (
         "_loaded_at",

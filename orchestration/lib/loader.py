@@ -355,9 +355,7 @@ def _lookup(feed: Feed | None, file_format: str | None) -> Template:
     start = (
         sql.SQL(", ").join(
             sql.SQL("case when {} then {} end").format(to_load, expression)
-            for expression in start_load_sql(
-                feed, file_format, sql.SQL("next.load_id"), sql.Placeholder("hash")
-            )
+            for expression in start_load_sql(feed, file_format, sql.SQL("next.load_id"))
         )
         if feed
         else sql.SQL("null::bigint")

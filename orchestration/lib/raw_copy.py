@@ -128,9 +128,7 @@ def feed_lock_key(feed: Feed) -> str:
     return f"omni.load.{feed.raw_table}"
 
 
-def start_load_sql(
-    feed: Feed, file_format: str | None, load_id: sql.Composable, file_hash: sql.Composable
-) -> list[sql.Composable]:
+def start_load_sql(feed: Feed, file_format: str | None, load_id: sql.Composable) -> list[sql.Composable]:
     """Select-list expressions that set the session up to load one file of `feed`.
 
     Evaluated once the file's load id is drawn, by a caller holding the feed's lock. The first
@@ -144,7 +142,6 @@ def start_load_sql(
             "greatest(pg_relation_size({}::regclass) / current_setting('block_size')::bigint - 1, 0)"
         ).format(sql.Literal(f"{RAW_SCHEMA}.{feed.raw_table}")),
         sql.SQL("set_config('omni.load_id', {}::text, true)").format(load_id),
-        sql.SQL("set_config('omni.file_hash', {}, true)").format(file_hash),
         sql.SQL("setval({}::regclass, 1, false)").format(sql.Literal(row_sequence(feed))),
     ]
     if file_format == "jsonl":

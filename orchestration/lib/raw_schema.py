@@ -12,13 +12,13 @@ META_SCHEMA = "meta"
 LEDGER_TABLE = "file_ledger"
 
 # Load metadata every raw row carries, after the feed's own columns. The defaults let a COPY
-# stream straight into the raw table: for each file the loader sets omni.load_id and
-# omni.file_hash for its transaction and, holding the feed's load lock, restarts the table's row
-# sequence at 1, so the file's rows number 1..n.
+# stream straight into the raw table: for each file the loader sets omni.load_id for its
+# transaction and, holding the feed's load lock, restarts the table's row sequence at 1, so the
+# file's rows number 1..n. The file's hash, path and times are the ledger's, one row per file
+# (a column of 64 characters on every row cost a fifth of a big file's COPY).
 LOAD_METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_extra", "jsonb"),  # columns the registry does not list, kept as delivered
     ("_load_id", "bigint not null default current_setting('omni.load_id')::bigint"),  # meta.file_ledger
-    ("_file_hash", "text not null default current_setting('omni.file_hash')"),  # sha256 of the bytes
     ("_row_number", "integer not null default nextval({row_sequence})"),
     ("_loaded_at", "timestamptz not null default now()"),  # the loading transaction's start
 )
@@ -112,6 +112,25 @@ def ensure_warehouse(conn: psycopg.Connection) -> None:
         for feed in FEEDS:
             conn.execute(raw_table_ddl(feed))
         _upgrade_row_numbering(conn)
+        _drop_per_row_file_hash(conn)
+
+
+def _drop_per_row_file_hash(conn: psycopg.Connection) -> None:
+    """Raw tables made when every row carried its file's hash lose that column (the ledger has it).
+
+    Dropping a column only changes the catalog; it is done only where the column is, since
+    ALTER TABLE locks the table exclusively.
+    """
+    tables = conn.execute(
+        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " join pg_attribute a on a.attrelid = c.oid and a.attname = '_file_hash' and not a.attisdropped"
+        " where n.nspname = %s and c.relkind = 'r' and c.relname = any(%s)",
+        (RAW_SCHEMA, [feed.raw_table for feed in FEEDS]),
+    ).fetchall()
+    for (table,) in tables:
+        conn.execute(
+            sql.SQL("alter table {} drop column _file_hash").format(sql.Identifier(RAW_SCHEMA, table))
+        )
 
 
 def _upgrade_row_numbering(conn: psycopg.Connection) -> None:

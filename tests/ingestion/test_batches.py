@@ -197,8 +197,12 @@ def test_runs_at_once_with_small_batches_load_each_file_once(db_url: str, landin
     assert _query(db_url, "select count(distinct file_path) from meta.file_ledger") == [(32,)]
 
 
-def test_tables_from_before_cached_row_sequences_are_upgraded(db_url: str, landing: Path) -> None:
+def test_raw_tables_of_earlier_layouts_are_upgraded(db_url: str, landing: Path) -> None:
     with psycopg.connect(db_url) as conn:  # what ensure_warehouse used to create
+        conn.execute(
+            "alter table raw.pos__sales add column _file_hash text not null"
+            " default current_setting('omni.file_hash')"
+        )
         conn.execute("alter sequence raw.pos__sales__row_seq cache 1")
         conn.execute(
             "alter table raw.pos__sales alter column _row_number set default"
@@ -213,6 +217,13 @@ def test_tables_from_before_cached_row_sequences_are_upgraded(db_url: str, landi
             " where d.adrelid = 'raw.pos__sales'::regclass and a.attname = '_row_number'"
         ).fetchone()
     assert "row_base" not in default and cache == ROW_SEQUENCE_CACHE
+    assert "_file_hash" not in {
+        name
+        for (name,) in _query(
+            db_url,
+            "select attname from pg_attribute where attrelid = 'raw.pos__sales'::regclass and not attisdropped",
+        )
+    }
     write_rows(feed_dir(landing, SALES), "a.csv", _sales("a", 3))
     write_rows(feed_dir(landing, SALES), "b.csv", _sales("b", 2))
     ingest(db_url, landing)

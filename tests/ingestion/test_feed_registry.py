@@ -45,7 +45,7 @@ def test_raw_tables_match_the_registry(db_url: str) -> None:
                 kind, nullable = columns[col.name]
                 assert kind.startswith({"timestamptz": "timestamp with time zone"}.get(col.type, col.type))
                 assert (nullable == "NO") == (col.name in feed.not_null_columns)
-            assert {"_extra", "_load_id", "_file_hash", "_row_number", "_loaded_at"} <= set(columns)
+            assert {"_extra", "_load_id", "_row_number", "_loaded_at"} <= set(columns)
 
 
 def test_feed_docs_are_current() -> None:

@@ -41,8 +41,9 @@ def test_every_feed_loads_in_every_format(db_url: str, landing: Path, feed) -> N
     assert raw_count(db_url, feed.raw_table) == 15
     with psycopg.connect(db_url) as conn:
         metadata = conn.execute(
-            f"select count(distinct _load_id), min(_row_number), max(_row_number), bool_and(_file_hash is not null)"
-            f" from raw.{feed.raw_table}"
+            f"select count(distinct r._load_id), min(r._row_number), max(r._row_number),"
+            f" bool_and(l.file_hash is not null and l.status = 'loaded')"
+            f" from raw.{feed.raw_table} as r join meta.file_ledger as l on l.load_id = r._load_id"
         ).fetchone()
     assert metadata == (5, 1, 3, True)
 
@@ -92,7 +93,10 @@ def test_optional_columns_may_be_absent(db_url: str, landing: Path) -> None:
     write_rows(feed_dir(landing, feed), "transfers.csv", sample_rows(feed, 2), columns)
     assert ingest(db_url, landing).count("loaded") == 1
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("select count(*) from raw.erp__transfers where shipped_at is null").fetchone()[0] == 2
+        assert (
+            conn.execute("select count(*) from raw.erp__transfers where shipped_at is null").fetchone()[0]
+            == 2
+        )
 
 
 def test_offsetless_timestamps_are_utc(db_url: str, landing: Path) -> None:
@@ -100,26 +104,51 @@ def test_offsetless_timestamps_are_utc(db_url: str, landing: Path) -> None:
     write_rows(feed_dir(landing, feed), "s.csv", sample_rows(feed, 1, event_ts="2026-11-01T10:00:00"))
     ingest(db_url, landing)
     with psycopg.connect(db_url) as conn:
-        value = conn.execute("select to_char(event_ts at time zone 'UTC', 'HH24:MI') from raw.pos__sales").fetchone()
+        value = conn.execute(
+            "select to_char(event_ts at time zone 'UTC', 'HH24:MI') from raw.pos__sales"
+        ).fetchone()
     assert value == ("10:00",)
 
 
 BAD_INPUTS = {
-    "missing_column": (lambda feed: ("bad.csv", b"location_id,sku,event_ts\nS1,A,2026-11-01T00:00:00Z\n"),
-                       "missing required column(s) event_id, qty"),
-    "bad_number": (lambda feed: ("bad.csv", b"event_id,location_id,sku,qty,event_ts\ne1,S1,A,1,2026-11-01T00:00:00Z\n"
-                                            b"e2,S1,A,twelve,2026-11-01T00:00:00Z\n"),
-                   "line 3, column qty: invalid input syntax for type integer"),
-    "bad_timestamp": (lambda feed: ("bad.jsonl", b'{"event_id":"e1","location_id":"S1","sku":"A","qty":1,"event_ts":"yesterday"}\n'),
-                      "line 1, column event_ts: invalid timestamptz"),
-    "missing_key_value": (lambda feed: ("bad.csv", b"event_id,location_id,sku,qty,event_ts\n,S1,A,1,2026-11-01T00:00:00Z\n"),
-                          "line 2: missing value in required column event_id"),
-    "date_word_instead_of_iso": (lambda feed: ("bad.csv", b"event_id,location_id,sku,qty,event_ts\ne1,S1,A,1,now\n"),
-                                 "line 2: column event_ts: not an ISO 8601 timestamptz"),
-    "wrong_encoding": (lambda feed: ("bad.csv", "event_id,location_id,sku,qty,event_ts\ne1,Málaga,A,1,2026-11-01T00:00:00Z\n".encode("latin-1")),
-                       'invalid byte sequence for encoding "UTF8"'),
-    "truncated_gzip": (lambda feed: ("bad.csv.gz", gzip.compress(b"event_id,location_id,sku,qty,event_ts\n" * 200)[:40]),
-                       "unreadable csv file"),
+    "missing_column": (
+        lambda feed: ("bad.csv", b"location_id,sku,event_ts\nS1,A,2026-11-01T00:00:00Z\n"),
+        "missing required column(s) event_id, qty",
+    ),
+    "bad_number": (
+        lambda feed: (
+            "bad.csv",
+            b"event_id,location_id,sku,qty,event_ts\ne1,S1,A,1,2026-11-01T00:00:00Z\n"
+            b"e2,S1,A,twelve,2026-11-01T00:00:00Z\n",
+        ),
+        "line 3, column qty: invalid input syntax for type integer",
+    ),
+    "bad_timestamp": (
+        lambda feed: (
+            "bad.jsonl",
+            b'{"event_id":"e1","location_id":"S1","sku":"A","qty":1,"event_ts":"yesterday"}\n',
+        ),
+        "line 1, column event_ts: invalid timestamptz",
+    ),
+    "missing_key_value": (
+        lambda feed: ("bad.csv", b"event_id,location_id,sku,qty,event_ts\n,S1,A,1,2026-11-01T00:00:00Z\n"),
+        "line 2: missing value in required column event_id",
+    ),
+    "date_word_instead_of_iso": (
+        lambda feed: ("bad.csv", b"event_id,location_id,sku,qty,event_ts\ne1,S1,A,1,now\n"),
+        "line 2: column event_ts: not an ISO 8601 timestamptz",
+    ),
+    "wrong_encoding": (
+        lambda feed: (
+            "bad.csv",
+            "event_id,location_id,sku,qty,event_ts\ne1,Málaga,A,1,2026-11-01T00:00:00Z\n".encode("latin-1"),
+        ),
+        'invalid byte sequence for encoding "UTF8"',
+    ),
+    "truncated_gzip": (
+        lambda feed: ("bad.csv.gz", gzip.compress(b"event_id,location_id,sku,qty,event_ts\n" * 200)[:40]),
+        "unreadable csv file",
+    ),
     "not_json": (lambda feed: ("bad.jsonl", b'{"event_id":"e1"}\n{not json\n'), "line 2: not a JSON object"),
     "empty_file": (lambda feed: ("bad.csv", b""), "empty file"),
     "corrupt_parquet": (lambda feed: ("bad.parquet", b"PAR1 this is not parquet"), "unreadable parquet file"),
@@ -127,14 +156,18 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_INPUTS))
-def test_bad_input_is_quarantined_with_reason_and_good_files_still_load(db_url: str, landing: Path, kind: str) -> None:
+def test_bad_input_is_quarantined_with_reason_and_good_files_still_load(
+    db_url: str, landing: Path, kind: str
+) -> None:
     feed = get_feed("pos", "sales")
     folder = feed_dir(landing, feed)
     make, expected_reason = BAD_INPUTS[kind]
     name, data = make(feed)
     (folder / name).write_bytes(data)
     write_rows(folder, "good_a.csv", sample_rows(feed, 3))
-    write_rows(folder, "zz_good_b.jsonl", [{**r, "event_id": f"z{i}"} for i, r in enumerate(sample_rows(feed, 2))])
+    write_rows(
+        folder, "zz_good_b.jsonl", [{**r, "event_id": f"z{i}"} for i, r in enumerate(sample_rows(feed, 2))]
+    )
 
     report = ingest(db_url, landing)
 
@@ -195,7 +228,9 @@ def test_free_text_that_looks_like_a_date_word_still_loads(db_url: str, landing:
     write_rows(feed_dir(landing, feed), "items.csv", rows)
     assert ingest(db_url, landing).count("loaded") == 1
     with psycopg.connect(db_url) as conn:
-        loaded = conn.execute("select _row_number, description from raw.erp__items order by _row_number").fetchall()
+        loaded = conn.execute(
+            "select _row_number, description from raw.erp__items order by _row_number"
+        ).fetchall()
     assert loaded[1] == (2, "Snow boots, known brand") and [r[0] for r in loaded] == [1, 2, 3]
 
 
@@ -205,7 +240,9 @@ def test_bom_and_crlf_line_endings_load(db_url: str, landing: Path) -> None:
     (feed_dir(landing, feed) / "s.csv").write_bytes(b"\xef\xbb\xbf" + data.encode())
     assert ingest(db_url, landing).count("loaded") == 1
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("select event_id, sku, _row_number from raw.pos__sales order by 3").fetchall() == [
+        assert conn.execute(
+            "select event_id, sku, _row_number from raw.pos__sales order by 3"
+        ).fetchall() == [
             ("e1", "A", 1),
             ("e2", "B", 2),
         ]
