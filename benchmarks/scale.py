@@ -497,6 +497,8 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/scale.json"))
     args = parser.parse_args()
+    if args.batches < 1:
+        parser.error("--batches must be at least 1")
     skip = set(filter(None, args.skip.split(","))) | ({"bare", "growth"} if args.latency_only else set())
 
     results: dict[str, Any] = {"scale": f"{args.stores} stores, {args.dcs} DCs, {args.skus} skus, 4 channels"}

@@ -40,10 +40,10 @@ def warm_up() -> list[Path]:
     """What a standby run worker does before its run comes (lib/warm_run_launcher.py).
 
     Imports Great Expectations and parses the dbt project (seconds of CPU that a run would
-    otherwise spend beside its dbt step), and returns the files that parse read: if they change
-    before the run comes, it runs in a fresh worker instead.
+    otherwise spend beside its dbt step). Returns the files that parse read, the dbt project's
+    and its prepared state: if one changes before the run comes, the run goes to a fresh worker.
     """
-    from orchestration.defs.dbt.project import TARGET_DIR, manifest_path
+    from orchestration.defs.dbt.project import TARGET_DIR, manifest_path, project_files
     from orchestration.defs.dbt.resource import project_dbt
     from orchestration.lib.dbt_runner import PARTIAL_PARSE_FILE
     from orchestration.lib.quality.gx_validation import import_great_expectations
@@ -51,4 +51,4 @@ def warm_up() -> list[Path]:
 
     import_great_expectations()
     project_dbt().manifest()
-    return [manifest_path(), DBT_PROJECT_DIR / TARGET_DIR / PARTIAL_PARSE_FILE]
+    return [manifest_path(), DBT_PROJECT_DIR / TARGET_DIR / PARTIAL_PARSE_FILE, *project_files()]

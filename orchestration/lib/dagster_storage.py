@@ -4,9 +4,11 @@ dagster-postgres opens a new PostgreSQL session for every statement (SQLAlchemy'
 that idle Dagster processes hold no connection. A run writes an event for every log line, every
 dbt model materialized and every check evaluated: a few hundred per micro-batch, each paying a
 new session (about 9 ms on two cores, against 2 ms on an open one, measured), in the step's
-thread while dbt works in another. Here each storage (runs, events, schedules) keeps one session
-open per process and opens more only while threads write at once; a session that died with the
-server (restart, failover) is noticed before use and replaced (`pool_pre_ping`).
+thread while dbt works in another. Here the run and event storages keep one session open per
+instance, open more only while threads write at once, and close them when the instance is
+disposed; a session that died with the server (restart, failover) is noticed before use and
+replaced (`pool_pre_ping`). The schedule storage, written a few times per sensor tick, keeps
+dagster-postgres's behaviour.
 
 dagster.yaml names it as `storage: custom:`, with the same `postgres_url` setting as
 dagster-postgres's own storage.
@@ -17,17 +19,60 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.config import pg_config
 from dagster._serdes.config_class import ConfigurableClassData
-from dagster_postgres import DagsterPostgresStorage
+from dagster_postgres import (
+    DagsterPostgresStorage,
+    PostgresEventLogStorage,
+    PostgresRunStorage,
+    PostgresScheduleStorage,
+)
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
 # Sessions each storage keeps open when idle; more open while threads write concurrently.
 KEPT_SESSIONS = 1
 
 
+def _pooled_engine(postgres_url: str, token_provider: Any) -> Any:
+    return create_pg_engine(
+        postgres_url,
+        token_provider,
+        isolation_level="AUTOCOMMIT",  # as dagster-postgres's own engines
+        pool_size=KEPT_SESSIONS,
+        max_overflow=-1,  # never make a writer wait for a session
+        pool_pre_ping=True,
+    )
+
+
+class PooledRunStorage(PostgresRunStorage):
+    """dagster-postgres's run storage on a pooled engine, closed with the instance."""
+
+    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, token_provider: Any = None):
+        super().__init__(postgres_url, should_autocreate_tables, token_provider=token_provider)
+        self._engine.dispose()  # the NullPool engine of dagster-postgres (see the module docstring)
+        self._engine = _pooled_engine(postgres_url, token_provider)
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()
+
+
+class PooledEventLogStorage(PostgresEventLogStorage):
+    """dagster-postgres's event log storage on a pooled engine, closed with the instance."""
+
+    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, token_provider: Any = None):
+        super().__init__(postgres_url, should_autocreate_tables, token_provider=token_provider)
+        self._engine.dispose()
+        self._engine = _pooled_engine(postgres_url, token_provider)
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()
+
+
 class PooledPostgresStorage(DagsterPostgresStorage):
-    """DagsterPostgresStorage whose run, event and schedule storages reuse their sessions."""
+    """DagsterPostgresStorage whose run and event storages reuse their sessions."""
 
     def __init__(
         self,
@@ -36,21 +81,16 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         inst_data: ConfigurableClassData | None = None,
         token_provider: Any = None,
     ) -> None:
-        super().__init__(
-            postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider
+        # What DagsterPostgresStorage.__init__ sets, with the pooled parts.
+        self.postgres_url = postgres_url
+        self.should_autocreate_tables = should_autocreate_tables
+        self._inst_data = inst_data
+        self._run_storage = PooledRunStorage(postgres_url, should_autocreate_tables, token_provider)
+        self._event_log_storage = PooledEventLogStorage(postgres_url, should_autocreate_tables, token_provider)
+        self._schedule_storage = PostgresScheduleStorage(
+            postgres_url, should_autocreate_tables, token_provider=token_provider
         )
-        for part in (self._run_storage, self._event_log_storage, self._schedule_storage):
-            # The NullPool engine each part created (see the module docstring) is replaced by a
-            # pooled one with the same isolation; the webserver replaces it again with its own.
-            part._engine.dispose()
-            part._engine = create_pg_engine(
-                postgres_url,
-                token_provider,
-                isolation_level="AUTOCOMMIT",
-                pool_size=KEPT_SESSIONS,
-                max_overflow=-1,  # never make a writer wait for a session
-                pool_pre_ping=True,
-            )
+        DagsterStorage.__init__(self)
 
     @classmethod
     def config_type(cls) -> Any:

@@ -5,8 +5,10 @@ pass a threshold, and analyzes it once the rows changed since its last analyze d
 writes millions of rows per table, so autovacuum would then vacuum and analyze each of them in
 the background, during the micro-batches that follow, which on two cores slowed the first of
 them by half. The build's own step does that work instead, with autovacuum's thresholds, so it
-lands in the run that wrote the rows and autovacuum finds nothing left to do. Micro-batches
-rarely cross a big table's thresholds, and then pay what autovacuum would have cost them anyway.
+lands in the run that wrote the rows and autovacuum finds nothing left to do. Only tables the
+build wrote in bulk (at least half their rows) are done here: what a micro-batch changes in part
+is left to autovacuum, which works in the background and throttles itself. Autovacuum's
+per-table settings (reloptions) are not read; a table it is already working on is skipped.
 
 (The models' post-hook `omni_refresh_statistics` analyzes within the model's transaction, for
 the next models of the same build; those changes are counted only once it commits, which is why
@@ -24,6 +26,9 @@ from psycopg import sql
 
 # Below this size autovacuum's pass takes milliseconds and can stay in the background.
 MIN_ROWS = 100_000
+# Written in bulk: at least this share of the table's rows inserted, changed or dead since its
+# last vacuum or analyze.
+BULK_SHARE = 0.5
 
 # Autovacuum's rules (PostgreSQL's relation_needs_vacanalyze), with the server's settings; a
 # table never vacuumed nor analyzed has reltuples -1, counted as 0 as autovacuum does.
@@ -47,10 +52,12 @@ with settings as (
     )
 )
 select relation, live,
-    dead > vacuum_base + vacuum_scale * tuples or inserted > insert_base + insert_scale * tuples,
+    dead > vacuum_base + vacuum_scale * tuples
+        or (insert_base >= 0 and inserted > insert_base + insert_scale * tuples),  -- -1: off
     modified > analyze_base + analyze_scale * tuples
 from tables, settings
 where greatest(tuples, live) >= %(min_rows)s
+  and greatest(inserted, modified, dead) >= %(bulk_share)s * greatest(tuples, live)
 order by relation
 """
 
@@ -74,8 +81,10 @@ def tables_due(
     conn: psycopg.Connection, relations: Iterable[str], min_rows: int = MIN_ROWS
 ) -> list[DueTable]:
     """Which of `relations` (schema.table names; views and missing ones are skipped) autovacuum would
-    vacuum or analyze now, among those of at least `min_rows` rows."""
-    rows = conn.execute(_DUE, {"relations": list(relations), "min_rows": min_rows}).fetchall()
+    vacuum or analyze now, among those of at least `min_rows` rows written in bulk."""
+    rows = conn.execute(
+        _DUE, {"relations": list(relations), "min_rows": min_rows, "bulk_share": BULK_SHARE}
+    ).fetchall()
     return [
         DueTable(relation, rows, vacuum, analyze)
         for relation, rows, vacuum, analyze in rows
@@ -84,16 +93,29 @@ def tables_due(
 
 
 def maintain_written_tables(
-    conn: psycopg.Connection, relations: Iterable[str], log: Callable[[str], None], min_rows: int = MIN_ROWS
+    conn: psycopg.Connection,
+    relations: Iterable[str],
+    log: Callable[[str], None],
+    warn: Callable[[str], None],
+    min_rows: int = MIN_ROWS,
 ) -> float:
     """Vacuum and/or analyze the tables of `relations` that are due; seconds spent.
 
-    `conn` must be in autocommit mode (VACUUM cannot run inside a transaction).
+    `conn` must be in autocommit mode (VACUUM cannot run inside a transaction). A failure is
+    logged, not raised: the build it follows has succeeded, and autovacuum will do the work.
     """
     started = time.monotonic()
-    for table in tables_due(conn, relations, min_rows):
-        begun = time.monotonic()
-        conn.execute(table.statement())
-        work = " and ".join(["vacuumed"] * table.vacuum + ["analyzed"] * table.analyze)
-        log(f"{work} {table.relation} ({table.rows:,} rows) in {time.monotonic() - begun:.1f} s")
+    skipped: list[str] = []
+    conn.add_notice_handler(lambda notice: skipped.append(notice.message_primary or ""))
+    try:
+        for table in tables_due(conn, relations, min_rows):
+            begun, skipped[:] = time.monotonic(), []
+            conn.execute(table.statement())
+            if any(message.startswith("skipping") for message in skipped):
+                log(f"left {table.relation} to autovacuum, which is working on it")
+                continue
+            work = " and ".join(["vacuumed"] * table.vacuum + ["analyzed"] * table.analyze)
+            log(f"{work} {table.relation} ({table.rows:,} rows) in {time.monotonic() - begun:.1f} s")
+    except psycopg.Error as error:
+        warn(f"table maintenance stopped, the rest is left to autovacuum: {error}")
     return time.monotonic() - started

@@ -8,20 +8,24 @@ waits; a run is handed to it over its stdin, and a new standby starts for the ne
 then executes exactly as under `dagster api execute_run` (the same command, in the same
 environment as the daemon's), with the same events, logs, retries and termination.
 
-- The first run after the daemon starts waits for its standby's start-up, as a cold start would.
+- The first run after the daemon starts runs cold, as under the default launcher, while the
+  first standby warms up.
 - A standby that finds the project's code changed since it imported it (a deploy) runs the
   command in a fresh interpreter instead, so a run never executes old code.
-- A standby that died (e.g. the code location failed to import) is replaced, and the run starts
-  cold, where it fails with the code location's error as it would under the default launcher.
-- Terminating a run sends its worker SIGINT, which Dagster turns into a cancelled run.
+- A standby that could not import the code location runs the command in a fresh interpreter,
+  where the run fails with the import error as under the default launcher; a standby that died
+  is replaced, and the run starts cold.
+- Terminating a run sends its worker SIGINT, which Dagster turns into a cancelled run (a standby
+  still warming up keeps the signal for when the run starts).
+- A worker that exits without ending its run (killed, out of memory) has the run marked failed,
+  or cancelled if it was being cancelled, by the launcher that started it.
 
 The launcher runs in the process that launches runs (the daemon, with the queued run
-coordinator), so this module imports nothing beyond Dagster.
+coordinator), so this module imports nothing beyond Dagster and psutil.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -33,6 +37,7 @@ from typing import Any, Self
 import dagster._check as check
 import psutil
 from dagster._core.launcher.base import LaunchRunContext, RunLauncher
+from dagster._core.storage.dagster_run import DagsterRunStatus
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import ConfigurableClass, serialize_value
 from dagster._serdes.config_class import ConfigurableClassData
@@ -80,9 +85,11 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         self._standby_started = time.monotonic()
 
     def _take_standby(self) -> tuple[subprocess.Popen[bytes] | None, float]:
-        """The standby (None if it died) and how long it has had to warm up; a new one starts."""
-        if self._standby is None:  # the first run of this process
-            self._start_standby()
+        """The standby, if one is alive, and how long it has had to warm up; a new one starts.
+
+        None on this process's first run: that run starts cold, while the first standby warms up
+        for the next one (two warm-ups at once on two cores would delay the run more).
+        """
         standby, age = self._standby, time.monotonic() - self._standby_started
         if standby is not None and standby.poll() is not None:
             standby = None
@@ -92,13 +99,17 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
         origin = check.not_none(run.job_code_origin, "the run has no code origin to execute")
-        args = ExecuteRunArgs(job_origin=origin, run_id=run.run_id, instance_ref=self._instance.get_ref())
+        args = serialize_value(
+            ExecuteRunArgs(job_origin=origin, run_id=run.run_id, instance_ref=self._instance.get_ref())
+        )
         with self._lock:
             standby, age = self._take_standby()
             worker = None
             if standby is not None and standby.stdin is not None:
+                # tagged first, so that a terminate arriving meanwhile finds the worker
+                self._tag_worker(run.run_id, standby)
                 try:
-                    standby.stdin.write(serialize_value(args).encode() + b"\n")
+                    standby.stdin.write(args.encode() + b"\n")
                     standby.stdin.close()
                     worker = standby
                 except OSError:  # it died between the check and the hand-over
@@ -106,32 +117,64 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             if worker is not None:
                 how = f"handed to a standby run worker (pid {worker.pid}, started {age:.1f} s earlier)"
             else:
-                worker = subprocess.Popen(cold_command(serialize_value(args)))
-                how = f"started in a new process (pid {worker.pid}): no standby run worker was alive"
-        # collected when it exits, so that finished workers do not linger as zombies
-        threading.Thread(target=worker.wait, name=f"run worker {worker.pid}", daemon=True).start()
-        self._instance.add_run_tags(run.run_id, {WORKER_PID_TAG: str(worker.pid)})
+                worker = subprocess.Popen(cold_command(args))
+                self._tag_worker(run.run_id, worker)
+                how = f"started in a new process (pid {worker.pid}): no standby run worker was ready"
+        threading.Thread(
+            target=self._watch, args=(worker, run.run_id), name=f"run worker {worker.pid}", daemon=True
+        ).start()
         self._instance.report_engine_event(f"Run {how}.", run, cls=self.__class__)
+
+    def _tag_worker(self, run_id: str, worker: subprocess.Popen[bytes]) -> None:
+        try:
+            started = psutil.Process(worker.pid).create_time()
+        except psutil.Error:  # already gone: terminate will find no worker
+            started = 0.0
+        self._instance.add_run_tags(run_id, {WORKER_PID_TAG: f"{worker.pid}:{started}"})
+
+    def _watch(self, worker: subprocess.Popen[bytes], run_id: str) -> None:
+        """Collect the worker when it exits (no zombie); a run it left unfinished is ended.
+
+        A worker that dies without recording the end of its run (killed, out of memory) would
+        otherwise leave the run started, or cancelling, for good, holding a slot of the queue.
+        """
+        code = worker.wait()
+        run = self._instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            return
+        message = f"Its run worker (pid {worker.pid}) exited with code {code} before the run ended."
+        if run.status == DagsterRunStatus.CANCELING:
+            self._instance.report_run_canceled(run, message=message)
+        else:
+            self._instance.report_run_failed(run, message=message)
 
     def terminate(self, run_id: str) -> bool:
         run = self._instance.get_run_by_id(run_id)
         if not run or run.is_finished:
             return False
-        pid = run.tags.get(WORKER_PID_TAG)
-        if pid is None or not _is_run_worker(int(pid), run_id):
+        worker = _run_worker(run.tags.get(WORKER_PID_TAG, ""))
+        if worker is None:
             self._instance.report_engine_event(
                 "Cannot terminate the run: its run worker process is not running.", run, cls=self.__class__
             )
             return False
         self._instance.report_run_canceling(run)
-        os.kill(int(pid), signal.SIGINT)  # Dagster's run worker turns it into a cancelled run
+        try:
+            worker.send_signal(signal.SIGINT)  # Dagster's run worker turns it into a cancelled run
+        except psutil.NoSuchProcess:  # it exited meanwhile without ending the run
+            run = self._instance.get_run_by_id(run_id)
+            if run is not None and not run.is_finished:
+                self._instance.report_run_canceled(run, message="Its run worker had already exited.")
         return True
 
     def dispose(self) -> None:
         with self._lock:
             if self._standby is not None and self._standby.poll() is None:
                 self._standby.terminate()
-                self._standby.wait(timeout=10)
+                try:
+                    self._standby.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._standby.kill()
             self._standby = None
 
 
@@ -140,10 +183,16 @@ def cold_command(serialized_args: str) -> list[str]:
     return [sys.executable, "-m", "dagster", "api", "execute_run", serialized_args]
 
 
-def _is_run_worker(pid: int, run_id: str) -> bool:
-    """Whether `pid` is alive and a run worker (not another process that reused the number)."""
+def _run_worker(tag: str) -> psutil.Process | None:
+    """The process of a run's worker tag ("pid:start time"), if it still runs; None otherwise.
+
+    The start time tells the worker from another process that got the same number later.
+    """
+    pid, _, started = tag.partition(":")
     try:
-        command = " ".join(psutil.Process(pid).cmdline())
-    except psutil.Error:
-        return False
-    return STANDBY_MODULE in command or run_id in command
+        process = psutil.Process(int(pid))
+        if abs(process.create_time() - float(started)) > 0.01:
+            return None
+    except (ValueError, psutil.Error):
+        return None
+    return process

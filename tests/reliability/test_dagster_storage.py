@@ -1,5 +1,6 @@
 """Dagster's storage (dagster.yaml) keeps its PostgreSQL sessions open between events."""
 
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -25,7 +26,8 @@ def chatty() -> None:
 
 
 def sessions_opened(db_url: str, home: Path, storage: dict) -> int:
-    """PostgreSQL sessions opened by one run of `chatty` on an instance with this storage."""
+    """PostgreSQL sessions opened by one run of `chatty` on an instance with this storage; none
+    is left open once the instance is disposed."""
     config = yaml.safe_load((PROJECT_DIR / "dagster.yaml").read_text())
     config["storage"] = storage
     home.mkdir()
@@ -38,7 +40,13 @@ def sessions_opened(db_url: str, home: Path, storage: dict) -> int:
             before = conn.execute(count).fetchone()[0]
             assert chatty.execute_in_process(instance=instance).success
         conn.execute("select pg_stat_clear_snapshot()")
-        return conn.execute(count).fetchone()[0] - before
+        opened = conn.execute(count).fetchone()[0] - before
+        others = "select count(*) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()"
+        deadline = time.monotonic() + 10
+        while conn.execute(others).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert conn.execute(others).fetchone()[0] == 0, "the disposed instance left sessions open"
+        return opened
 
 
 def test_a_run_writes_its_events_through_a_few_sessions(

@@ -21,7 +21,7 @@ from dagster._core.workspace.load_target import WorkspaceFileTarget
 
 from orchestration.lib.database import dagster_storage_url, ensure_dagster_schema
 from orchestration.lib.settings import PROJECT_DIR
-from orchestration.lib.warm_run_launcher import STANDBY_MODULE, WarmRunLauncher
+from orchestration.lib.warm_run_launcher import STANDBY_MODULE, WORKER_PID_TAG, WarmRunLauncher
 
 CODE = """
 import os
@@ -164,17 +164,19 @@ def test_runs_execute_in_warm_standby_workers_and_fresh_ones_when_the_code_chang
     instance: dg.DagsterInstance, workspace: WorkspaceRequestContext, tmp_path: Path
 ) -> None:
     runs = tmp_path / "runs.txt"
+    hows = []
     for _ in range(3):
         status, how = finished(instance, launch(instance, workspace, "record"))
         assert status == dg.DagsterRunStatus.SUCCESS
-        assert how.startswith("handed to a standby run worker (pid ")
+        hows.append(how)
+    assert hows[0].startswith("started in a new process"), "the first run starts cold"
+    assert all(how.startswith("handed to a standby run worker (pid ") for how in hows[1:])
     workers = [line.split() for line in runs.read_text().splitlines()]
-    assert [warmed for _, warmed in workers] == ["True"] * 3, "each ran in a preloaded worker"
+    assert [warmed for _, warmed in workers] == ["False", "True", "True"], "preloaded workers"
     assert len({pid for pid, _ in workers}) == 3, "a worker serves one run"
 
     # a deploy while the standby waits: the run goes to a fresh interpreter, not the old code
-    wait_until(lambda: len((tmp_path / "warmed.txt").read_text().splitlines()) == 4, "the 4th standby")
-    time.sleep(0.5)
+    wait_until(lambda: len((tmp_path / "warmed.txt").read_text().splitlines()) == 3, "the 3rd standby")
     (tmp_path / "watched.txt").write_text("new code")
     assert finished(instance, launch(instance, workspace, "record"))[0] == dg.DagsterRunStatus.SUCCESS
     assert runs.read_text().splitlines()[-1].endswith(" False")
@@ -185,7 +187,7 @@ def test_runs_execute_in_warm_standby_workers_and_fresh_ones_when_the_code_chang
         standby.wait()
     status, how = finished(instance, launch(instance, workspace, "record"))
     assert status == dg.DagsterRunStatus.SUCCESS
-    assert "started in a new process" in how
+    assert how.startswith("started in a new process")
 
     # termination reaches the worker, and Dagster records the run as cancelled
     waiting = launch(instance, workspace, "wait")
@@ -194,12 +196,26 @@ def test_runs_execute_in_warm_standby_workers_and_fresh_ones_when_the_code_chang
     assert finished(instance, waiting)[0] == dg.DagsterRunStatus.CANCELED
     assert not instance.run_launcher.terminate(waiting), "a finished run is not terminated again"
 
+    # terminated at once, before or as its step starts: the run ends, it is not left cancelling
+    # (cancelled; failed when the signal lands while Dagster starts the step)
+    early = launch(instance, workspace, "wait")
+    assert instance.run_launcher.terminate(early)
+    assert finished(instance, early)[0] in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
+
+    # a worker killed mid-run: the launcher ends the run instead of leaving it started
+    killed = launch(instance, workspace, "wait")
+    poll_for_event(instance, killed, event_type="STEP_START", message=None, timeout=60)
+    pid = int(instance.get_run_by_id(killed).tags[WORKER_PID_TAG].split(":")[0])
+    psutil.Process(pid).kill()
+    assert finished(instance, killed)[0] == dg.DagsterRunStatus.FAILURE
+
 
 @pytest.mark.parametrize("preload", [["warm_test_code", "no_such_module"]])
 def test_a_standby_that_cannot_preload_runs_its_run_in_a_fresh_interpreter(
     instance: dg.DagsterInstance, workspace: WorkspaceRequestContext, tmp_path: Path
 ) -> None:
+    finished(instance, launch(instance, workspace, "record"))  # cold: the first of this launcher
     status, how = finished(instance, launch(instance, workspace, "record"))
     assert status == dg.DagsterRunStatus.SUCCESS  # the run's own code location imports fine
     assert how.startswith("handed to a standby run worker")
-    assert (tmp_path / "runs.txt").read_text().split()[1] == "False", "not the half-preloaded process"
+    assert (tmp_path / "runs.txt").read_text().splitlines()[1].endswith(" False"), "a fresh interpreter"

@@ -118,7 +118,7 @@ def dbt_build(context: dg.AssetExecutionContext, dbt: DbtResource, config: DbtBu
         yield from dbt.build(context, args)
         # models are keyed [schema, name]; autovacuum's work on what the build wrote, done now
         written = [sql.Identifier(*key.path).as_string(lock) for key in context.selected_asset_keys]
-        maintain_written_tables(lock, written, context.log.info)
+        maintain_written_tables(lock, written, context.log.info, context.log.warning)
 
 
 dbt_resource = DbtResource()
