@@ -34,41 +34,34 @@ from dagster_postgres.utils import create_pg_engine, get_token_provider_from_con
 KEPT_SESSIONS = 1
 
 
-def _pooled_engine(postgres_url: str, token_provider: Any) -> Any:
-    return create_pg_engine(
-        postgres_url,
-        token_provider,
-        isolation_level="AUTOCOMMIT",  # as dagster-postgres's own engines
-        pool_size=KEPT_SESSIONS,
-        max_overflow=-1,  # never make a writer wait for a session
-        pool_pre_ping=True,
-    )
+class _PooledEngine:
+    """Mixin for a dagster-postgres storage part: a pooled engine, closed with the instance."""
+
+    _engine: Any
+
+    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, token_provider: Any = None):
+        super().__init__(postgres_url, should_autocreate_tables, token_provider=token_provider)  # type: ignore[call-arg]
+        self._engine.dispose()  # the NullPool engine of dagster-postgres (see the module docstring)
+        self._engine = create_pg_engine(
+            postgres_url,
+            token_provider,
+            isolation_level="AUTOCOMMIT",  # as dagster-postgres's own engines
+            pool_size=KEPT_SESSIONS,
+            max_overflow=-1,  # never make a writer wait for a session
+            pool_pre_ping=True,
+        )
+
+    def dispose(self) -> None:
+        super().dispose()  # type: ignore[misc]
+        self._engine.dispose()
 
 
-class PooledRunStorage(PostgresRunStorage):
+class PooledRunStorage(_PooledEngine, PostgresRunStorage):
     """dagster-postgres's run storage on a pooled engine, closed with the instance."""
 
-    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, token_provider: Any = None):
-        super().__init__(postgres_url, should_autocreate_tables, token_provider=token_provider)
-        self._engine.dispose()  # the NullPool engine of dagster-postgres (see the module docstring)
-        self._engine = _pooled_engine(postgres_url, token_provider)
 
-    def dispose(self) -> None:
-        super().dispose()
-        self._engine.dispose()
-
-
-class PooledEventLogStorage(PostgresEventLogStorage):
+class PooledEventLogStorage(_PooledEngine, PostgresEventLogStorage):
     """dagster-postgres's event log storage on a pooled engine, closed with the instance."""
-
-    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, token_provider: Any = None):
-        super().__init__(postgres_url, should_autocreate_tables, token_provider=token_provider)
-        self._engine.dispose()
-        self._engine = _pooled_engine(postgres_url, token_provider)
-
-    def dispose(self) -> None:
-        super().dispose()
-        self._engine.dispose()
 
 
 class PooledPostgresStorage(DagsterPostgresStorage):
@@ -86,7 +79,9 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         self.should_autocreate_tables = should_autocreate_tables
         self._inst_data = inst_data
         self._run_storage = PooledRunStorage(postgres_url, should_autocreate_tables, token_provider)
-        self._event_log_storage = PooledEventLogStorage(postgres_url, should_autocreate_tables, token_provider)
+        self._event_log_storage = PooledEventLogStorage(
+            postgres_url, should_autocreate_tables, token_provider
+        )
         self._schedule_storage = PostgresScheduleStorage(
             postgres_url, should_autocreate_tables, token_provider=token_provider
         )

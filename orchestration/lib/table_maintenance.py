@@ -2,9 +2,10 @@
 
 PostgreSQL's autovacuum vacuums a table once the rows inserted (or dead) since its last vacuum
 pass a threshold, and analyzes it once the rows changed since its last analyze do. A full build
-writes millions of rows per table, so autovacuum would then vacuum and analyze each of them in
-the background, during the micro-batches that follow, which on two cores slowed the first of
-them by half. The build's own step does that work instead, with autovacuum's thresholds, so it
+writes millions of rows per table, so autovacuum then vacuums and analyzes each of them in the
+background, competing on two cores with whatever runs next: the micro-batches that follow a
+short build (at the seed's scale autovacuum kept up during the 16-minute build itself, and only
+the last tables written were left). The build's own step does that work instead, with autovacuum's thresholds, so it
 lands in the run that wrote the rows and autovacuum finds nothing left to do. Only tables the
 build wrote in bulk (at least half their rows) are done here: what a micro-batch changes in part
 is left to autovacuum, which works in the background and throttles itself. Autovacuum's
@@ -98,13 +99,12 @@ def maintain_written_tables(
     log: Callable[[str], None],
     warn: Callable[[str], None],
     min_rows: int = MIN_ROWS,
-) -> float:
-    """Vacuum and/or analyze the tables of `relations` that are due; seconds spent.
+) -> None:
+    """Vacuum and/or analyze the tables of `relations` that are due, logging each with its time.
 
     `conn` must be in autocommit mode (VACUUM cannot run inside a transaction). A failure is
     logged, not raised: the build it follows has succeeded, and autovacuum will do the work.
     """
-    started = time.monotonic()
     skipped: list[str] = []
     conn.add_notice_handler(lambda notice: skipped.append(notice.message_primary or ""))
     try:
@@ -118,4 +118,3 @@ def maintain_written_tables(
             log(f"{work} {table.relation} ({table.rows:,} rows) in {time.monotonic() - begun:.1f} s")
     except psycopg.Error as error:
         warn(f"table maintenance stopped, the rest is left to autovacuum: {error}")
-    return time.monotonic() - started
