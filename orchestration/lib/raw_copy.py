@@ -62,6 +62,12 @@ _LINES_COPY = (
     .as_string()
 )
 ROW_NUMBER = "_omni_row_number"
+# PostgreSQL 16+ extends a table by up to 64 pages at a time during COPY (hio.c,
+# MAX_BUFFERS_TO_EXTEND_BY) and leaves the unused ones empty at its end; the next load's rows
+# start on the last page written, up to that many pages before the table's end. A load's rows
+# are looked for from there: starting at the end missed them and fell back to scanning the
+# whole table, once per file (quadratic in the feed's size).
+PREALLOCATED_PAGES = 64
 # The lines table is emptied after each file: with DELETE, much cheaper than TRUNCATE for small
 # files, and with TRUNCATE after a file this long (DELETE would leave its pages to scan).
 LINES_TRUNCATE_AFTER = 50_000
@@ -100,7 +106,7 @@ class LoadTarget:
     """The file's load id, and where the raw table ended (the first of `start_load_sql`)."""
 
     load_id: int
-    first_block: int  # the raw table's last page before the load; the file's rows are from there on
+    first_block: int  # a page at or before the load's first row (start_load_sql)
 
 
 class _CheckedPathNeeded(Exception):
@@ -132,15 +138,16 @@ def start_load_sql(feed: Feed, file_format: str | None, load_id: sql.Composable)
     """Select-list expressions that set the session up to load one file of `feed`.
 
     Evaluated once the file's load id is drawn, by a caller holding the feed's lock. The first
-    gives the LoadTarget's first_block (the raw table's last page); the others act: the settings
+    gives the LoadTarget's first_block (the raw table's last page, less the pages a COPY may
+    have added ahead of its rows: the next COPY fills those first); the others act: the settings
     the raw table's defaults read, the row sequence restarted at 1 (which also drops this
     session's cached values, so the file's rows number 1..n), and for JSON lines the line
     numbers of the session's lines table restarted.
     """
     items = [
         sql.SQL(
-            "greatest(pg_relation_size({}::regclass) / current_setting('block_size')::bigint - 1, 0)"
-        ).format(sql.Literal(f"{RAW_SCHEMA}.{feed.raw_table}")),
+            "greatest(pg_relation_size({}::regclass) / current_setting('block_size')::bigint - {}, 0)"
+        ).format(sql.Literal(f"{RAW_SCHEMA}.{feed.raw_table}"), sql.Literal(1 + PREALLOCATED_PAGES)),
         sql.SQL("set_config('omni.load_id', {}::text, true)").format(load_id),
         sql.SQL("setval({}::regclass, 1, false)").format(sql.Literal(row_sequence(feed))),
     ]
@@ -287,9 +294,9 @@ def _direct_stats(
 def scan_query(feed: Feed) -> sql.Composable:
     """(rows, oldest, newest) of a direct load, from the raw table's pages where it started.
 
-    New rows go to the table's last page and after it, unless PostgreSQL reused free space
-    further back (after deletes and VACUUM): then the count falls short of the COPY's, and the
-    load id alone (with the table's BRIN index) finds them. Slots: load_id, first_block, rows.
+    New rows go to the table's last pages (start_load_sql) and after them, unless PostgreSQL
+    reused free space further back (after deletes and VACUUM): then the count falls short of the
+    COPY's, and the load id alone (with the table's BRIN index) finds them. Slots: load_id, first_block, rows.
     """
     ts, table = sql.Identifier(feed.time_column), sql.Identifier(RAW_SCHEMA, feed.raw_table)
     load_id, rows = sql.Placeholder("load_id"), sql.Placeholder("rows")

@@ -18,12 +18,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from orchestration.lib import loader
 from orchestration.lib.feeds import get_feed
 from orchestration.lib.loader import ingest
+from orchestration.lib.raw_copy import start_load_sql
 from orchestration.lib.raw_schema import ROW_SEQUENCE_CACHE, ensure_warehouse
-from tests.feed_files import feed_dir, sample_rows, write_rows
+from tests.feed_files import _csv_text, feed_dir, sample_rows, write_rows
 
 SALES = get_feed("pos", "sales")
 INVENTORY = get_feed("pos", "inventory")
@@ -268,6 +270,37 @@ def test_ledger_figures_hold_when_rows_land_in_free_space_further_back(
     (loaded, oldest, newest, count, first_ts, last_ts, reused_space) = figures[0]
     assert (loaded, oldest, newest) == (count, first_ts, last_ts) == (50, first_ts, last_ts)
     assert reused_space  # the case this test is about did happen
+
+
+def test_a_loads_rows_are_found_from_its_first_block(db_url: str, landing: Path) -> None:
+    # COPY extends a table by many pages at once and the next COPY fills the unused ones first:
+    # the first block must lie at or before them, or each file's figures fall back to a scan of
+    # the whole table (quadratic in the feed's size).
+    columns = [c.name for c in SALES.columns]
+    data = "".join(f"{line}\n" for line in _csv_text(_sales("p", 20_000), columns).splitlines()[1:])
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("set timezone = 'UTC'")
+        for load_id in range(1, 6):
+            with conn.transaction():
+                expressions = start_load_sql(SALES, "csv", sql.Literal(load_id))
+                first_block = conn.execute(
+                    sql.SQL("select {}").format(sql.SQL(", ").join(expressions))
+                ).fetchone()[0]
+                copy_sql = sql.SQL("copy {} ({}) from stdin (format csv)").format(
+                    sql.Identifier("raw", SALES.raw_table), sql.SQL(", ").join(map(sql.Identifier, columns))
+                )
+                with conn.cursor().copy(copy_sql) as copy:
+                    copy.write(data)
+            found, everywhere = conn.execute(
+                sql.SQL(
+                    "select count(*) filter (where ctid >= {}::tid), count(*) from {} where _load_id = {}"
+                ).format(
+                    sql.Literal(f"({first_block},0)"),
+                    sql.Identifier("raw", SALES.raw_table),
+                    sql.Literal(load_id),
+                )
+            ).fetchone()
+            assert found == everywhere == 20_000, (load_id, first_block)
 
 
 def test_json_lines_checks_and_extra_fields(db_url: str, landing: Path) -> None:
