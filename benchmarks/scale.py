@@ -1,7 +1,7 @@
 """The platform at scale against the bare database limit, in one run (issue: benchmarks and scale).
 
     .venv/bin/python -m benchmarks.scale [--stores 300 --dcs 2 --skus 20000] [--batches 10]
-        [--growth 1,2,4] [--growth-stores 30] [--sensor-interval 3] [--skip bare,latency,growth]
+        [--growth 1,2,4] [--growth-stores 30] [--growth-batches 3] [--sensor-interval 3] [--skip bare,latency,growth]
         [--latency-only] [--json benchmarks/results/scale.json]
 
 The defaults are the seed's scale (300 stores x 20,000 skus = 6 million positions, 4 channels, one
@@ -24,9 +24,10 @@ simulated day plus the next day's batches); that takes hours on 2 cores, so pass
    standby run worker that every later run finds warm (orchestration/lib/warm_run_launcher.py):
    one extra batch goes first and is reported apart (first_run_after_daemon_start_s), and p50/p95
    are over the `--batches` after it;
-4. cost growth: at 1x, 2x, 4x the stores (`--growth-stores` as 1x) a full run and one
-   micro-batch of the same size (the first 10 stores' sales and every listing of one slot),
-   headless: micro-batch time should stay flat, full time grow linearly.
+4. cost growth: at 1x, 2x, 4x the stores (`--growth-stores` as 1x) a full run, then
+   micro-batches of the same size (the first 10 stores' sales and every listing of one slot) as
+   in 3., with the daemon and sensor: the first after the full run is reported apart, the median
+   of the `--growth-batches` after it should stay flat; the full run should grow linearly.
 
 `--skip` leaves parts out (2. always runs: it loads day one); `--latency-only` is `--skip
 bare,growth`, the quick way to measure 3.
@@ -472,6 +473,38 @@ def bare_limit(results: dict[str, Any], url: str, first_day: list[Path], root: P
     )
 
 
+def cost_growth(
+    results: dict[str, Any], factor: int, args: argparse.Namespace, tmp: Path
+) -> tuple[float, float]:
+    """4. at `factor` x --growth-stores: the full run's seconds, and the median micro-batch's.
+
+    The micro-batches run as in 3. (daemon, sensor, warm run worker), each of the same size: the
+    first GROWTH_BATCH_STORES stores' sales and every listing of one slot. The first batch after
+    the full build (with the daemon's cold first run) is reported apart, as in 3.
+    """
+    prefix = f"growth_{factor}x_"
+    grown = tmp / f"growth{factor}"
+    url = scratch_warehouse(f"omni_bench_scale_{factor}x")
+    _, later, slots = full_and_micro(
+        results, prefix, url, args.growth_stores * factor, args.dcs, args.skus, grown
+    )
+    batches = [micro_batch_files(slots[slot], store_limit=GROWTH_BATCH_STORES) for slot in later]
+    batches = [batch for batch in batches if batch][: args.growth_batches + 1]
+    with step(results, f"{prefix}micro_batches"):
+        latencies, breakdowns = measure_latency(
+            batches, grown / "simulated", grown / "landing", grown / "home", args.sensor_interval,
+            args.batch_timeout,
+        )  # fmt: skip
+    results[f"{prefix}first_micro_batch_after_full_run_s"] = round(latencies.pop(0), 1)
+    results[f"{prefix}first_micro_batch_after_full_run_dbt_s"] = breakdowns.pop(0).get("steps_to_atp_dbt")
+    micro = statistics.median(latencies)
+    results[f"{prefix}micro_batch_s"] = round(micro, 1)
+    results[f"{prefix}micro_batch_dbt_s"] = round(
+        statistics.median(b.get("steps_to_atp_dbt", 0.0) for b in breakdowns), 1
+    )
+    return results[f"{prefix}full_run_s"], micro
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -489,6 +522,9 @@ def main() -> None:
     parser.add_argument("--batch-timeout", type=float, default=600.0)
     parser.add_argument("--growth", default="1,2,4", help="multiples of --growth-stores for the cost growth")
     parser.add_argument("--growth-stores", type=int, default=30)
+    parser.add_argument(
+        "--growth-batches", type=int, default=3, help="micro-batches per size for the cost growth"
+    )
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: bare, latency, growth")
     parser.add_argument(
         "--latency-only",
@@ -497,8 +533,8 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/scale.json"))
     args = parser.parse_args()
-    if args.batches < 1:
-        parser.error("--batches must be at least 1")
+    if args.batches < 1 or args.growth_batches < 1:
+        parser.error("--batches and --growth-batches must be at least 1")
     skip = set(filter(None, args.skip.split(","))) | ({"bare", "growth"} if args.latency_only else set())
 
     results: dict[str, Any] = {"scale": f"{args.stores} stores, {args.dcs} DCs, {args.skus} skus, 4 channels"}
@@ -535,23 +571,7 @@ def main() -> None:
             micro: dict[int, float] = {}
             full: dict[int, float] = {}
             for factor in (int(f) for f in args.growth.split(",")):
-                prefix = f"growth_{factor}x_"
-                grown = Path(tmp) / f"growth{factor}"
-                grown_url = scratch_warehouse(f"omni_bench_scale_{factor}x")
-                _, later, grown_slots = full_and_micro(
-                    results, prefix, grown_url, args.growth_stores * factor, args.dcs, args.skus, grown
-                )
-                full[factor] = results[f"{prefix}full_run_s"]
-                deliver(
-                    micro_batch_files(grown_slots[later[0]], store_limit=GROWTH_BATCH_STORES),
-                    grown / "simulated", grown / "landing",
-                )  # fmt: skip
-                with step(results, f"{prefix}micro_batch_run") as extra:
-                    _, kinds, _ = pipeline_run()
-                    extra.update(
-                        {f"{prefix}micro_batch_{k}_s": round(s, 1) for k, s in sorted(kinds.items())}
-                    )
-                micro[factor] = results[f"{prefix}micro_batch_run_s"]
+                full[factor], micro[factor] = cost_growth(results, factor, args, Path(tmp))
             base = min(micro)
             results["growth_micro_batch_ratios"] = {f"{f}x": round(micro[f] / micro[base], 2) for f in micro}
             results["growth_full_run_ratios"] = {f"{f}x": round(full[f] / full[base], 2) for f in full}
