@@ -520,11 +520,13 @@ def _jsonl_load(feed: Feed, channel_id: str | None) -> Template:
     ]
     return Template(
         sql.SQL(
-            """with parsed as materialized (
-    -- per line, once: the JSON, whether it is an object, whether it has fields the registry lacks
+            """with json_lines as materialized (
+    -- each line parsed once: a subquery would be inlined, and the line parsed at every use of j
+    select {rn}, line::jsonb as j from {lines} where btrim(line) <> ''
+), parsed as materialized (
+    -- per line: whether it is an object, whether it has fields the registry lacks
     select {rn}, j, object, case when object then j - {known}::text[] <> '{{}}' end as extra
-    from (select {rn}, j, jsonb_typeof(j) = 'object' as object
-          from (select {rn}, line::jsonb as j from {lines} where btrim(line) <> '') as lines) as typed
+    from (select {rn}, j, jsonb_typeof(j) = 'object' as object from json_lines) as typed
 ), checks as (
     select count(*) as lines, coalesce(bool_or(extra), false) as extras,
         bool_and(object) and {present}
