@@ -2,6 +2,7 @@
     incremental_strategy='delete+insert',
     unique_key=['location_id', 'sku'],
     indexes=[{'columns': ['sku']}, {'columns': ['_run_seq']}],
+    pre_hook="{{ omni_full_build_plans() }}",
 ) }}
 {% set build = omni_build_state() %}
 {#
