@@ -25,8 +25,8 @@ simulated day plus the next day's batches); that takes hours on 2 cores, so pass
    one extra batch goes first and is reported apart (first_run_after_daemon_start_s), and p50/p95
    are over the `--batches` after it;
 4. cost growth: at 1x, 2x, 4x the stores (`--growth-stores` as 1x) a full run, then
-   micro-batches of the same size (the first 10 stores' sales and every listing of one slot) as
-   in 3., with the daemon and sensor: the first after the full run is reported apart, the median
+   micro-batches of the same size (the first 10 stores' sales and the listings of one half-hour
+   slot) as in 3., with the daemon and sensor: the first after the full run is reported apart, the median
    of the `--growth-batches` after it should stay flat; the full run should grow linearly.
 
 `--skip` leaves parts out (2. always runs: it loads day one); `--latency-only` is `--skip
@@ -221,7 +221,7 @@ def aggregate_baseline(url: str) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# 2. full pipeline, and 4. cost growth: headless runs
+# 2. full pipeline, and 4. cost growth: headless full runs
 
 
 def pipeline_run() -> tuple[str, dict[str, float], dict[str, tuple[float, float]]]:
@@ -318,7 +318,8 @@ def run_milestones(entries: list[Any]) -> list[float]:
 
 def batch_breakdown(instance: Any, landed: float, atp: Any) -> dict[str, Any]:
     """Phases (PHASES) of the run that materialized atp_by_channel, the seconds each kind of step
-    took before that, and how many runs the batch started."""
+    of that run took before it and after it (steps_after_atp_*: replenishment, finance, ...), when
+    the batch's last run ended (landed_to_runs_done) and how many runs the batch started."""
     import dagster as dg
 
     entries = instance.all_logs(atp.run_id)
@@ -479,13 +480,12 @@ def bare_limit(results: dict[str, Any], url: str, first_day: list[Path], root: P
     )
 
 
-def cost_growth(
-    results: dict[str, Any], factor: int, args: argparse.Namespace, tmp: Path
-) -> tuple[float, float]:
-    """4. at `factor` x --growth-stores: the full run's seconds, and the median micro-batch's.
+def cost_growth(results: dict[str, Any], factor: int, args: argparse.Namespace, tmp: Path) -> None:
+    """4. at `factor` x --growth-stores: the full run, and the median micro-batch: landed ->
+    atp_by_channel (micro_batch_s) and landed -> every run of the batch done.
 
     The micro-batches run as in 3. (daemon, sensor, warm run worker), each of the same size: the
-    first GROWTH_BATCH_STORES stores' sales and every listing of one slot. The first batch after
+    first GROWTH_BATCH_STORES stores' sales and every listing of one half-hour slot. The first batch after
     the full build (with the daemon's cold first run) is reported apart, as in 3.
     """
     prefix = f"growth_{factor}x_"
@@ -494,8 +494,10 @@ def cost_growth(
     _, later, slots = full_and_micro(
         results, prefix, url, args.growth_stores * factor, args.dcs, args.skus, grown
     )
+    # slots with store sales (every 30 minutes): the 15-minute slots between hold listings only
     batches = [micro_batch_files(slots[slot], store_limit=GROWTH_BATCH_STORES) for slot in later]
-    batches = [batch for batch in batches if batch][: args.growth_batches + 1]
+    batches = [batch for batch in batches if any(path.parent.name == "sales" for path in batch)]
+    batches = batches[: args.growth_batches + 1]
     with step(results, f"{prefix}micro_batches"):
         latencies, breakdowns = measure_latency(
             batches, grown / "simulated", grown / "landing", grown / "home", args.sensor_interval,

@@ -346,8 +346,9 @@ def _lookup(feed: Feed | None, file_format: str | None) -> Template:
     """What the ledger knows of a file, and a load id for it; no row when the locks were not taken.
 
     One row: (load id: the ledger row's if the file is there under its path and hash, else a new
-    one; that row's status; the load that loaded the same bytes for the feed; the raw table's last
-    page). A file to load also gets the session set up for it (start_load_sql).
+    one; that row's status; the load that loaded the same bytes for the feed; the raw table's page
+    the load's rows will start at or after). A file to load also gets the session set up for it
+    (start_load_sql).
     """
     to_load = sql.SQL("seen.load_id is null and original.load_id is null and {}::text is null").format(
         sql.Placeholder("problem")

@@ -8,8 +8,8 @@ Three paths, same result:
 - direct: CSV and Parquet files whose columns are all known to the registry stream straight
   into `raw.<table>`; load metadata comes from column defaults (transaction-local settings and
   the table's row sequence), so the bytes cross into PostgreSQL once (close to a bare COPY). The
-  file's row count and time range, and the channel check, then read the table only from the page
-  where the load started (a TID range scan), not every row the table already holds;
+  file's row count and time range, and the channel check, then read the table only from the pages
+  at its end where the load started (a TID range scan), not every row the table already holds;
 - JSON lines: the lines go into the session's lines table, then one prepared statement parses
   each once, checks what a cast would let through (ISO 8601 dates and times, required values,
   the channel) and writes the raw rows; a file it refuses is re-examined value by value;
@@ -103,7 +103,7 @@ class LoadStats:
 
 @dataclass(frozen=True)
 class LoadTarget:
-    """The file's load id, and where the raw table ended (the first of `start_load_sql`)."""
+    """The file's load id, and a page at or before its first row (the first of `start_load_sql`)."""
 
     load_id: int
     first_block: int  # a page at or before the load's first row (start_load_sql)
