@@ -1,8 +1,8 @@
 """The platform at scale against the bare database limit, in one run (issue: benchmarks and scale).
 
     .venv/bin/python -m benchmarks.scale [--stores 300 --dcs 2 --skus 20000] [--batches 10]
-        [--growth 1,2,4] [--growth-stores 30] [--growth-batches 3] [--sensor-interval 3] [--skip bare,latency,growth]
-        [--latency-only] [--json benchmarks/results/scale.json]
+        [--growth 1,2,4] [--growth-stores 30] [--growth-batches 3] [--sensor-interval 3]
+        [--skip bare,latency,growth] [--latency-only] [--json benchmarks/results/scale.json]
 
 The defaults are the seed's scale (300 stores x 20,000 skus = 6 million positions, 4 channels, one
 simulated day plus the next day's batches); that takes hours on 2 cores, so pass smaller
@@ -26,8 +26,9 @@ simulated day plus the next day's batches); that takes hours on 2 cores, so pass
    are over the `--batches` after it;
 4. cost growth: at 1x, 2x, 4x the stores (`--growth-stores` as 1x) a full run, then
    micro-batches of the same size (the first 10 stores' sales and the listings of one half-hour
-   slot) as in 3., with the daemon and sensor: the first after the full run is reported apart, the median
-   of the `--growth-batches` after it should stay flat; the full run should grow linearly.
+   slot) as in 3., with the daemon and sensor: the first after the full run is reported apart,
+   the median of the `--growth-batches` after it should stay flat; the full run should grow
+   linearly.
 
 `--skip` leaves parts out (2. always runs: it loads day one); `--latency-only` is `--skip
 bare,growth`, the quick way to measure 3.
@@ -158,10 +159,14 @@ def deliver(paths: list[Path], source_root: Path, landing: Path) -> None:
         partial.rename(target)
 
 
+def is_store_sales(path: Path) -> bool:
+    return path.parent.name == "sales" and path.parent.parent.name == "pos"
+
+
 def micro_batch_files(paths: list[Path], *, store_limit: int | None = None) -> list[Path]:
     """A slot's marketplace listings and store sales (the first `store_limit` stores' sales)."""
     listings = [p for p in paths if p.parent.name == "listings"]
-    sales = sorted(p for p in paths if p.parent.name == "sales" and p.parent.parent.name == "pos")
+    sales = sorted(p for p in paths if is_store_sales(p))
     return listings + (sales[:store_limit] if store_limit else sales)
 
 
@@ -485,8 +490,8 @@ def cost_growth(results: dict[str, Any], factor: int, args: argparse.Namespace, 
     atp_by_channel (micro_batch_s) and landed -> every run of the batch done.
 
     The micro-batches run as in 3. (daemon, sensor, warm run worker), each of the same size: the
-    first GROWTH_BATCH_STORES stores' sales and every listing of one half-hour slot. The first batch after
-    the full build (with the daemon's cold first run) is reported apart, as in 3.
+    first GROWTH_BATCH_STORES stores' sales and every listing of one half-hour slot. The first
+    batch after the full build (with the daemon's cold first run) is reported apart, as in 3.
     """
     prefix = f"growth_{factor}x_"
     grown = tmp / f"growth{factor}"
@@ -496,7 +501,7 @@ def cost_growth(results: dict[str, Any], factor: int, args: argparse.Namespace, 
     )
     # slots with store sales (every 30 minutes): the 15-minute slots between hold listings only
     batches = [micro_batch_files(slots[slot], store_limit=GROWTH_BATCH_STORES) for slot in later]
-    batches = [batch for batch in batches if any(path.parent.name == "sales" for path in batch)]
+    batches = [batch for batch in batches if any(map(is_store_sales, batch))]
     batches = batches[: args.growth_batches + 1]
     with step(results, f"{prefix}micro_batches"):
         latencies, breakdowns = measure_latency(

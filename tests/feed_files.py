@@ -34,7 +34,9 @@ def sample_value(col: Column, row: int) -> object:
 
 
 def sample_rows(feed: Feed, count: int, **fixed: object) -> list[dict[str, object]]:
-    return [{col.name: fixed.get(col.name, sample_value(col, i)) for col in feed.columns} for i in range(count)]
+    return [
+        {col.name: fixed.get(col.name, sample_value(col, i)) for col in feed.columns} for i in range(count)
+    ]
 
 
 def feed_dir(landing: Path, feed: Feed, channel_id: str = "web") -> Path:
@@ -44,7 +46,7 @@ def feed_dir(landing: Path, feed: Feed, channel_id: str = "web") -> Path:
     return path
 
 
-def _csv_text(rows: list[dict[str, object]], columns: Iterable[str] | None = None) -> str:
+def csv_text(rows: list[dict[str, object]], columns: Iterable[str] | None = None) -> str:
     columns = list(columns or (rows[0].keys() if rows else []))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
@@ -54,7 +56,9 @@ def _csv_text(rows: list[dict[str, object]], columns: Iterable[str] | None = Non
     return buffer.getvalue()
 
 
-def write_rows(directory: Path, name: str, rows: list[dict[str, object]], columns: Iterable[str] | None = None) -> Path:
+def write_rows(
+    directory: Path, name: str, rows: list[dict[str, object]], columns: Iterable[str] | None = None
+) -> Path:
     """Write rows in the format the file name asks for (.csv, .jsonl, .parquet, optionally .gz)."""
     path = directory / name
     if name.endswith(".parquet"):
@@ -66,6 +70,6 @@ def write_rows(directory: Path, name: str, rows: list[dict[str, object]], column
     if ".jsonl" in name:
         data = "".join(json.dumps(row) + "\n" for row in rows).encode()
     else:
-        data = _csv_text(rows, columns).encode()
+        data = csv_text(rows, columns).encode()
     path.write_bytes(gzip.compress(data, mtime=0) if name.endswith(".gz") else data)
     return path

@@ -296,7 +296,8 @@ def scan_query(feed: Feed) -> sql.Composable:
 
     New rows go to the table's last pages (start_load_sql) and after them, unless PostgreSQL
     reused free space further back (after deletes and VACUUM): then the count falls short of the
-    COPY's, and the load id alone (with the table's BRIN index) finds them. Slots: load_id, first_block, rows.
+    COPY's, and the load id alone (with the table's BRIN index) finds them. Slots: load_id,
+    first_block, rows.
     """
     ts, table = sql.Identifier(feed.time_column), sql.Identifier(RAW_SCHEMA, feed.raw_table)
     load_id, rows = sql.Placeholder("load_id"), sql.Placeholder("rows")

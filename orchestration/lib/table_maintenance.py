@@ -5,9 +5,9 @@ pass a threshold, and analyzes it once the rows changed since its last analyze d
 writes millions of rows per table, so autovacuum then vacuums and analyzes each of them in the
 background, competing on two cores with whatever runs next: the micro-batches that follow a
 short build (at the seed's scale autovacuum kept up during the 16-minute build itself, and only
-the last tables written were left). The build's own step does that work instead, with autovacuum's thresholds, so it
-lands in the run that wrote the rows and autovacuum finds nothing left to do. Only tables the
-build wrote in bulk (at least half their rows) are done here: what a micro-batch changes in part
+the last tables written were left). The build's own step does that work instead, with
+autovacuum's thresholds, so it lands in the run that wrote the rows and autovacuum finds nothing
+left to do. Only tables the build wrote in bulk (at least half their rows) are done here: what a micro-batch changes in part
 is left to autovacuum, which works in the background and throttles itself. Autovacuum's
 per-table settings (reloptions) are not read; a table it is already working on is skipped.
 

@@ -25,7 +25,7 @@ from orchestration.lib.feeds import get_feed
 from orchestration.lib.loader import ingest
 from orchestration.lib.raw_copy import PREALLOCATED_PAGES, start_load_sql
 from orchestration.lib.raw_schema import ROW_SEQUENCE_CACHE, ensure_warehouse
-from tests.feed_files import _csv_text, feed_dir, sample_rows, write_rows
+from tests.feed_files import csv_text, feed_dir, sample_rows, write_rows
 
 SALES = get_feed("pos", "sales")
 INVENTORY = get_feed("pos", "inventory")
@@ -264,7 +264,7 @@ def test_ledger_figures_hold_when_rows_land_in_free_space_further_back(
     figures = _query(
         db_url,
         "select l.rows_loaded, l.min_data_ts, l.max_data_ts, count(r.*), min(r.event_ts), max(r.event_ts),"
-        " (min(r.ctid)::text::point)[0] < pg_relation_size('raw.{t}') / 8192 - 1 - {margin}"
+        " (min(r.ctid)::text::point)[0] < pg_relation_size('raw.{t}') / current_setting('block_size')::bigint - 1 - {margin}"
         " from meta.file_ledger l join raw.{t} r on r._load_id = l.load_id"
         " where l.file_path like '%c_new.csv' group by l.load_id".replace("{t}", feed.raw_table).replace(
             "{margin}", str(PREALLOCATED_PAGES)
@@ -281,7 +281,7 @@ def test_a_loads_rows_are_found_from_its_first_block(db_url: str) -> None:
     # the whole table), and not much further back (else every file scans old rows). Loads 1-3
     # share a session, as in a batch; 4 and 5 come from new sessions, as in a later run.
     columns = [c.name for c in SALES.columns]
-    data = _csv_text(_sales("p", 20_000), columns)
+    data = csv_text(_sales("p", 20_000), columns)
     table = sql.Identifier("raw", SALES.raw_table)
     copy_sql = sql.SQL("copy {} ({}) from stdin (format csv, header true)").format(
         table, sql.SQL(", ").join(map(sql.Identifier, columns))
