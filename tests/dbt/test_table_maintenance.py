@@ -12,16 +12,25 @@ STATS = (
 )
 
 
+def publish_counters(writer: psycopg.Connection) -> None:
+    """Make the session's row counters visible to other sessions before this returns.
+
+    A session publishes them when it goes idle, at most once a second, and when it exits, which
+    happens after the client has closed it: reading them right after either raced. A flush forced
+    by this statement happens before the server answers it.
+    """
+    writer.execute("select pg_stat_force_next_flush()")
+
+
 def test_a_bulk_written_table_is_vacuumed_and_analyzed_once_and_others_are_left_to_autovacuum(
     db_url: str,
 ) -> None:
-    # A session's counters reach the statistics when it closes (or goes idle a while): write in
-    # one that closes, as dbt's do at the end of a command.
     with psycopg.connect(db_url, autocommit=True) as writer:
         writer.execute("create schema intermediate")
         writer.execute("create table intermediate.big as select g as id from generate_series(1, 20000) as g")
         writer.execute("create table intermediate.small as select g as id from generate_series(1, 50) as g")
         writer.execute("create view intermediate.a_view as select 1 as one")
+        publish_counters(writer)
     with psycopg.connect(db_url, autocommit=True) as conn:
         relations = [
             '"intermediate"."big"',
@@ -54,6 +63,7 @@ def test_a_bulk_written_table_is_vacuumed_and_analyzed_once_and_others_are_left_
         # micro-batch would: not bulk, left to autovacuum
         with psycopg.connect(db_url, autocommit=True) as writer:
             writer.execute("update intermediate.big set id = -id where id <= 2500")
+            publish_counters(writer)
         assert conn.execute(STATS, ["intermediate.big"]).fetchone()[1] == 2500
         assert tables_due(conn, relations, min_rows=10_000) == []
         assert DueTable("intermediate.big", 20000, False, True).statement().as_string(conn) == (
@@ -64,6 +74,7 @@ def test_a_bulk_written_table_is_vacuumed_and_analyzed_once_and_others_are_left_
         warnings: list[str] = []
         with psycopg.connect(db_url, autocommit=True) as writer:
             writer.execute("insert into intermediate.big select g from generate_series(1, 30000) as g")
+            publish_counters(writer)
         conn.execute("set statement_timeout = 1")
         maintain_written_tables(conn, relations, lines.append, warnings.append, min_rows=10_000)
         assert len(warnings) == 1 and "left to autovacuum" in warnings[0]
