@@ -223,6 +223,57 @@ def runs(module_db: str, module_landing: Path, make_dbt) -> tuple[Snapshot, Snap
     return first, second
 
 
+# A month later (as_of 2024-06-01): S1's 28 sales of A leave the 28-day demand window.
+BATCH_3: Files = {
+    "channel/WEB/listings/web_june.csv": BATCH_1["channel/WEB/listings/web.csv"].replace(
+        "2024-05-01T08:00:00", "2024-06-01T08:00:00"
+    ),
+}
+
+PLAN_COLUMNS = "recommendation_type, location_id, from_location_id, sku, qty, reason, priority, status"
+
+
+@dataclass
+class PlanBuilds:
+    """The replenishment plan across the third run and a full rebuild after it."""
+
+    run_seq_by_sku: list[dict[str, int]]  # after runs 2 and 3: the build that wrote each sku's rows
+    after_run_3: list[tuple]
+    full_rebuild: list[tuple]
+
+
+def plan_run_seqs(url: str) -> dict[str, int]:
+    """The build that wrote each sku's rows (a sku's rows are replaced together)."""
+    rows = query(
+        url, "select sku, array_agg(distinct _run_seq) from intermediate.int_replenishment__plan group by sku"
+    )
+    assert all(len(seqs) == 1 for _, seqs in rows), rows
+    return {sku: seqs[0] for sku, seqs in rows}
+
+
+def plan_rows(url: str) -> list[tuple]:
+    return query(url, f"select {PLAN_COLUMNS} from intermediate.int_replenishment__plan order by 1, 2, 3, 4")
+
+
+@pytest.fixture(scope="module")
+def plan_builds(runs, module_db: str, module_landing: Path, make_dbt) -> PlanBuilds:
+    # runs 1 and 2 are done (the runs fixture); their builds' plans are read back from _run_seq
+    dbt = make_dbt(module_db)
+    seqs = [plan_run_seqs(module_db)]
+    Pipeline(module_db, module_landing, dbt).run(BATCH_3)
+    seqs.append(plan_run_seqs(module_db))
+    after_run_3 = plan_rows(module_db)
+    dbt(
+        "run",
+        "--full-refresh",
+        "--select",
+        "int_replenishment__held_positions",
+        "int_replenishment__daily_demand",
+        "int_replenishment__plan",
+    )
+    return PlanBuilds(run_seq_by_sku=seqs, after_run_3=after_run_3, full_rebuild=plan_rows(module_db))
+
+
 def test_transfers_dcs_first_same_region_never_below_the_donor_floor(runs) -> None:
     first, _ = runs
     assert first.transfers == [
@@ -306,3 +357,25 @@ def test_rule_findings_become_exceptions_with_the_configured_severity(runs) -> N
     assert found[("OVERSOLD", "S4", "A", "warning", "open", "")]["shortfall"] == 2
     assert found[("OVERSOLD", None, "B", "warning", "open", "WEB")]["ats"] == 12
     assert found[("COUNT_VARIANCE", "S3", "A", "blocking", "open", "")]["variance_qty"] == -3
+
+
+def test_a_build_recomputes_only_the_skus_whose_inputs_changed(plan_builds: PlanBuilds) -> None:
+    after_run_2, after_run_3 = plan_builds.run_seq_by_sku
+    # Run 2 lifted S3's hold on A (its count was confirmed): A was recomputed, B was left alone.
+    # B's rows are still those of an earlier build than A's.
+    assert after_run_2["B"] < after_run_2["A"]
+    # Run 3 moved as_of a month on: S1's sales of A left the demand window, so A was recomputed;
+    # nothing of B changed.
+    assert after_run_3["B"] == after_run_2["B"]
+    assert after_run_3["A"] > after_run_2["A"]
+
+
+def test_demand_leaving_the_window_changes_the_priority(plan_builds: PlanBuilds) -> None:
+    [s1_a] = [r for r in plan_builds.after_run_3 if r[:4] == ("transfer", "S1", "D1", "A")]
+    # 4 days of cover (priority 2) before; no demand in the window now: cover unknown, priority 3
+    assert s1_a[6] == 3 and "days of cover" not in s1_a[5]
+
+
+def test_incremental_plan_equals_a_full_rebuild(plan_builds: PlanBuilds) -> None:
+    assert plan_builds.after_run_3 == plan_builds.full_rebuild
+    assert len(plan_builds.full_rebuild) >= 5  # not vacuous: transfers and a purchase

@@ -1,9 +1,9 @@
 {#
   Physical stock at standard cost: on_hand (every status bucket: damaged and quarantined units are
   still owned) x the item master's unit_cost. value is null for a sku without a cost (UNKNOWN_SKU
-  surfaces it) rather than silently 0. A table, rebuilt after the quality gate.
+  surfaces it) rather than silently 0. A view over the positions and the item master: a stored
+  copy was rewritten whole (every position) after every micro-batch.
 #}
-{{ config(materialized='table') }}
 
 select
     positions.as_of,

@@ -3,9 +3,11 @@
     indexes=[
         {'columns': ['event_id'], 'unique': true},
         {'columns': ['location_id', 'sku', 'event_ts']},
+        {'columns': ['event_ts']},
         {'columns': ['_run_seq']},
     ],
 ) }}
+-- event_ts index: int_replenishment__daily_demand finds the events leaving its 28-day window.
 -- Warehouse movements, one row per event_id; qty_change is the signed change of stock_status.
 {{ omni_stage_events(
     feed_id='wms/movements',
