@@ -223,11 +223,15 @@ def runs(module_db: str, module_landing: Path, make_dbt) -> tuple[Snapshot, Snap
     return first, second
 
 
-# A month later (as_of 2024-06-01): S1's 28 sales of A leave the 28-day demand window.
+# A month later (as_of 2024-06-01): S1's 28 sales of A leave the 28-day demand window, and B
+# costs 12.00 (was 10.00).
 BATCH_3: Files = {
     "channel/WEB/listings/web_june.csv": BATCH_1["channel/WEB/listings/web.csv"].replace(
         "2024-05-01T08:00:00", "2024-06-01T08:00:00"
     ),
+    "erp/items/items_june.csv": BATCH_1["erp/items/items.csv"]
+    .replace("B,Item B,toys,10.00", "B,Item B,toys,12.00")
+    .replace("2024-05-01T00:00:00", "2024-06-01T00:00:00"),
 }
 
 PLAN_COLUMNS = "recommendation_type, location_id, from_location_id, sku, qty, reason, priority, status"
@@ -240,6 +244,8 @@ class PlanBuilds:
     run_seq_by_sku: list[dict[str, int]]  # after runs 2 and 3: the build that wrote each sku's rows
     after_run_3: list[tuple]
     full_rebuild: list[tuple]
+    valuation_after_run_3: list[tuple]
+    valuation_full_rebuild: list[tuple]
 
 
 def plan_run_seqs(url: str) -> dict[str, int]:
@@ -255,6 +261,10 @@ def plan_rows(url: str) -> list[tuple]:
     return query(url, f"select {PLAN_COLUMNS} from intermediate.int_replenishment__plan order by 1, 2, 3, 4")
 
 
+def valuation_rows(url: str) -> list[tuple]:
+    return query(url, "select * from finance.inventory_valuation order by location_id, sku")
+
+
 @pytest.fixture(scope="module")
 def plan_builds(runs, module_db: str, module_landing: Path, make_dbt) -> PlanBuilds:
     # runs 1 and 2 are done (the runs fixture); their builds' plans are read back from _run_seq
@@ -262,16 +272,25 @@ def plan_builds(runs, module_db: str, module_landing: Path, make_dbt) -> PlanBui
     seqs = [plan_run_seqs(module_db)]
     Pipeline(module_db, module_landing, dbt).run(BATCH_3)
     seqs.append(plan_run_seqs(module_db))
-    after_run_3 = plan_rows(module_db)
+    after_run_3, valuation_after_run_3 = plan_rows(module_db), valuation_rows(module_db)
+    # the views on the rebuilt tables go with them (a table's full rebuild drops its views)
     dbt(
         "run",
         "--full-refresh",
         "--select",
-        "int_replenishment__held_positions",
-        "int_replenishment__daily_demand",
-        "int_replenishment__plan",
+        "path:models/intermediate/replenishment",
+        "path:models/intermediate/finance",
+        "transfer_recommendations",
+        "purchase_recommendations",
+        "inventory_valuation",
     )
-    return PlanBuilds(run_seq_by_sku=seqs, after_run_3=after_run_3, full_rebuild=plan_rows(module_db))
+    return PlanBuilds(
+        run_seq_by_sku=seqs,
+        after_run_3=after_run_3,
+        full_rebuild=plan_rows(module_db),
+        valuation_after_run_3=valuation_after_run_3,
+        valuation_full_rebuild=valuation_rows(module_db),
+    )
 
 
 def test_transfers_dcs_first_same_region_never_below_the_donor_floor(runs) -> None:
@@ -379,3 +398,15 @@ def test_demand_leaving_the_window_changes_the_priority(plan_builds: PlanBuilds)
 def test_incremental_plan_equals_a_full_rebuild(plan_builds: PlanBuilds) -> None:
     assert plan_builds.after_run_3 == plan_builds.full_rebuild
     assert len(plan_builds.full_rebuild) >= 5  # not vacuous: transfers and a purchase
+
+
+def test_incremental_valuation_follows_a_new_unit_cost_and_equals_a_full_rebuild(
+    plan_builds: PlanBuilds,
+) -> None:
+    d1_b = next(r for r in plan_builds.valuation_after_run_3 if r[1:3] == ("D1", "B"))
+    assert d1_b[0].isoformat().startswith("2024-06-01") and d1_b[3:] == (
+        12,
+        Decimal("12.0000"),
+        Decimal("144.00"),
+    )
+    assert plan_builds.valuation_after_run_3 == plan_builds.valuation_full_rebuild
