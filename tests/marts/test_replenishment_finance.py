@@ -234,6 +234,13 @@ BATCH_3: Files = {
     .replace("2024-05-01T00:00:00", "2024-06-01T00:00:00"),
 }
 
+# Then S2 moves to the south: every sku is recomputed (a location's region or type changed).
+BATCH_4: Files = {
+    "erp/locations/locations_june.csv": BATCH_1["erp/locations/locations.csv"]
+    .replace("S2,store,north", "S2,store,south")
+    .replace("2024-05-01T00:00:00", "2024-06-01T01:00:00"),
+}
+
 PLAN_COLUMNS = "recommendation_type, location_id, from_location_id, sku, qty, reason, priority, status"
 
 
@@ -241,10 +248,12 @@ PLAN_COLUMNS = "recommendation_type, location_id, from_location_id, sku, qty, re
 class PlanBuilds:
     """The replenishment plan across the third run and a full rebuild after it."""
 
-    run_seq_by_sku: list[dict[str, int]]  # after runs 2 and 3: the build that wrote each sku's rows
+    run_seq_by_sku: list[dict[str, int]]  # after runs 2, 3 and 4: the build that wrote each sku's rows
     after_run_3: list[tuple]
-    full_rebuild: list[tuple]
     valuation_after_run_3: list[tuple]
+    after_run_4: list[tuple]
+    valuation_after_run_4: list[tuple]
+    full_rebuild: list[tuple]
     valuation_full_rebuild: list[tuple]
 
 
@@ -269,10 +278,14 @@ def valuation_rows(url: str) -> list[tuple]:
 def plan_builds(runs, module_db: str, module_landing: Path, make_dbt) -> PlanBuilds:
     # runs 1 and 2 are done (the runs fixture); their builds' plans are read back from _run_seq
     dbt = make_dbt(module_db)
+    pipeline = Pipeline(module_db, module_landing, dbt)
     seqs = [plan_run_seqs(module_db)]
-    Pipeline(module_db, module_landing, dbt).run(BATCH_3)
+    pipeline.run(BATCH_3)
     seqs.append(plan_run_seqs(module_db))
     after_run_3, valuation_after_run_3 = plan_rows(module_db), valuation_rows(module_db)
+    pipeline.run(BATCH_4)
+    seqs.append(plan_run_seqs(module_db))
+    after_run_4, valuation_after_run_4 = plan_rows(module_db), valuation_rows(module_db)
     # the views on the rebuilt tables go with them (a table's full rebuild drops its views)
     dbt(
         "run",
@@ -287,8 +300,10 @@ def plan_builds(runs, module_db: str, module_landing: Path, make_dbt) -> PlanBui
     return PlanBuilds(
         run_seq_by_sku=seqs,
         after_run_3=after_run_3,
-        full_rebuild=plan_rows(module_db),
         valuation_after_run_3=valuation_after_run_3,
+        after_run_4=after_run_4,
+        valuation_after_run_4=valuation_after_run_4,
+        full_rebuild=plan_rows(module_db),
         valuation_full_rebuild=valuation_rows(module_db),
     )
 
@@ -379,7 +394,7 @@ def test_rule_findings_become_exceptions_with_the_configured_severity(runs) -> N
 
 
 def test_a_build_recomputes_only_the_skus_whose_inputs_changed(plan_builds: PlanBuilds) -> None:
-    after_run_2, after_run_3 = plan_builds.run_seq_by_sku
+    after_run_2, after_run_3, after_run_4 = plan_builds.run_seq_by_sku
     # Run 2 lifted S3's hold on A (its count was confirmed): A was recomputed, B was left alone.
     # B's rows are still those of an earlier build than A's.
     assert after_run_2["B"] < after_run_2["A"]
@@ -387,6 +402,8 @@ def test_a_build_recomputes_only_the_skus_whose_inputs_changed(plan_builds: Plan
     # nothing of B changed.
     assert after_run_3["B"] == after_run_2["B"]
     assert after_run_3["A"] > after_run_2["A"]
+    # Run 4 moved S2 to another region: every sku was recomputed.
+    assert after_run_4["A"] == after_run_4["B"] > after_run_3["A"]
 
 
 def test_demand_leaving_the_window_changes_the_priority(plan_builds: PlanBuilds) -> None:
@@ -395,8 +412,16 @@ def test_demand_leaving_the_window_changes_the_priority(plan_builds: PlanBuilds)
     assert s1_a[6] == 3 and "days of cover" not in s1_a[5]
 
 
+def test_a_location_changing_region_moves_its_donations(plan_builds: PlanBuilds) -> None:
+    donors = {(r[1], r[2], r[3]): r[4] for r in plan_builds.after_run_4 if r[0] == "transfer"}
+    assert ("S3", "S2", "A") in {(r[1], r[2], r[3]) for r in plan_builds.after_run_3 if r[0] == "transfer"}
+    # S2 now gives to the south only; the north's S3 gets the rest of D1 and buys what is missing
+    assert not any(to in ("S1", "S3") and donor == "S2" for to, donor, _ in donors)
+    assert ("purchase", "S3", None, "A") in {r[:4] for r in plan_builds.after_run_4}
+
+
 def test_incremental_plan_equals_a_full_rebuild(plan_builds: PlanBuilds) -> None:
-    assert plan_builds.after_run_3 == plan_builds.full_rebuild
+    assert plan_builds.after_run_4 == plan_builds.full_rebuild
     assert len(plan_builds.full_rebuild) >= 5  # not vacuous: transfers and a purchase
 
 
@@ -409,4 +434,4 @@ def test_incremental_valuation_follows_a_new_unit_cost_and_equals_a_full_rebuild
         Decimal("12.0000"),
         Decimal("144.00"),
     )
-    assert plan_builds.valuation_after_run_3 == plan_builds.valuation_full_rebuild
+    assert plan_builds.valuation_after_run_4 == plan_builds.valuation_full_rebuild

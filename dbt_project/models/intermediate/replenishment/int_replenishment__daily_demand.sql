@@ -15,6 +15,8 @@
   A position whose outflows all left the window keeps a row with 0 (a full build stores only
   positions with outflows).
 #}
+-- as_of moves the window: built in every run that builds as_of
+-- depends_on: {{ ref('int_availability__as_of') }}
 {% set window_start = build.as_of ~ " - interval '28 days'" -%}
 {% set previous_window_start = "coalesce(" ~ build.previous_as_of ~ ", '-infinity'::timestamptz) - interval '28 days'" -%}
 
