@@ -214,3 +214,33 @@ def test_old_events_are_validated_again_only_on_a_full_revalidation(db_url: str,
     full = failing(validate_all(db_url, full=True))
     assert ("raw.pos__sales", "sku_in_item_master") in full
     assert ("raw.pos__sales", "sku_in_item_master", "UNKNOWN_SKU", key(sku="sku_2")) in gx_findings(db_url)
+
+
+def test_when_only_as_of_moves_only_the_expectations_reading_it_run_again(db_url: str, landing: Path) -> None:
+    write_clean_world(landing)
+    pos, sales = feed("pos/inventory"), feed("pos/sales")
+    write_feed(landing, pos, "pos_negative.csv", clean_rows(pos, later(1), count=1, damaged=-2))
+    ingest(db_url, landing)
+    first = failing(validate_all(db_url))
+    assert ("raw.pos__inventory", "damaged_not_negative") in first
+    assert ("raw.pos__inventory", "snapshot_within_sla") not in first
+
+    # a sale two hours later moves as_of; no till count arrives: the newest one is now stale
+    write_feed(landing, sales, "sales_later.csv", clean_rows(sales, later(120), count=1))
+    ingest(db_url, landing)
+    messages: list[str] = []
+    outcomes = validate_all(db_url, log=messages.append)
+
+    pos_outcome = next(o for o in outcomes if o.suite == "raw.pos__inventory")
+    assert pos_outcome.validated_now
+    assert {
+        ("raw.pos__inventory", "damaged_not_negative"),  # kept from the first validation
+        ("raw.pos__inventory", "snapshot_within_sla"),  # run again: as_of moved past the SLA
+    } <= failing(outcomes)
+    assert {(f[0], f[1]) for f in gx_findings(db_url)} >= {
+        ("raw.pos__inventory", "damaged_not_negative"),
+        ("raw.pos__inventory", "snapshot_within_sla"),
+    }
+    [line] = [m for m in messages if m.startswith("raw.pos__inventory:")]
+    rules = len(pos_outcome.expectations)
+    assert f"(as_of moved: 1 of {rules} expectations run again), 1 expectations in" in line

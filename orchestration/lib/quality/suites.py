@@ -67,6 +67,14 @@ class Rule:
         return self.type == UNEXPECTED_ROWS
 
     @property
+    def reads_as_of(self) -> bool:
+        """Its query reads as_of (the ledger's newest data time, e.g. snapshot_within_sla): its
+        result can change when other feeds load, without a new row of its own feed."""
+        return self.is_sql and "meta.file_ledger" in self.config.get("kwargs", {}).get(
+            "unexpected_rows_query", ""
+        )
+
+    @property
     def column(self) -> str | None:
         return self.config.get("kwargs", {}).get("column")
 

@@ -5,6 +5,10 @@
   the loads of its feed and of the masters it references) is not run again; its stored outcome
   is returned. The raw feeds' asset checks and the exceptions asset both call it, whichever runs
   first in a run does the work;
+- when only as_of moved (another feed loaded), only the expectations that read as_of run again
+  (snapshot_within_sla), on the same batch; the others keep their outcome and findings. Every
+  micro-batch moves as_of, and re-running a snapshot suite in full read every row of the newest
+  snapshots (a policy or count of every position) each time;
 - a suite is validated under a session advisory lock, so two runs never validate it at once;
 - the outcome goes to quality.gx_validations and every failing key to quality.gx_findings (an
   expectation that raised keeps its previous findings: an error is not a clean bill).
@@ -17,7 +21,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,18 +109,26 @@ class SuiteOutcome:
         return [e for e in self.of_severity(severity) if not e.success]
 
 
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:24]
+
+
 def _fingerprint(
     suite: Suite, settings: QualitySettings, as_of: datetime | None, loads: dict[str, Any]
 ) -> str:
-    """`<suite digest>:<inputs digest>`: the suite, as_of, and the loads of its feed and the masters."""
+    """`<suite digest>:<data digest>:<as_of digest>`: the suite; the loads of its feed and the
+    masters; as_of."""
     feeds = sorted({suite.feed_id, *REFERENCE_FEEDS})
-    payload = [
-        settings.max_failing_keys,
-        as_of.isoformat() if as_of else None,
-        [[f, loads.get(f)] for f in feeds],
-    ]
-    inputs = hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:24]
-    return f"{suite.digest}:{inputs}"
+    data = _digest([settings.max_failing_keys, [[f, loads.get(f)] for f in feeds]])
+    return f"{suite.digest}:{data}:{_digest(as_of.isoformat() if as_of else None)}"
+
+
+def _only_as_of_moved(stored: str, fingerprint: str) -> bool:
+    """Same suite and data, another as_of; never after a validation that raised (it runs again)."""
+    return (
+        not stored.endswith(ERROR_FINGERPRINT_SUFFIX)
+        and stored.rsplit(":", 1)[0] == fingerprint.rsplit(":", 1)[0]
+    )
 
 
 def _load_stats(conn: psycopg.Connection) -> dict[str, list[int]]:
@@ -362,16 +374,27 @@ class FeedValidator:
             return stored[1]
         if stored is None or not stored[0].startswith(f"{suite.digest}:"):
             _reset_if_suite_changed(conn, suite)
+        # Only as_of moved: the expectations that read it run again, the others' outcomes stand.
+        kept = (
+            stored[1].expectations
+            if stored and not force and _only_as_of_moved(stored[0], fingerprint)
+            else []
+        )
+        rerun = replace(suite, rules=tuple(r for r in suite.rules if r.reads_as_of)) if kept else suite
         started = time.monotonic()
-        if feed.kind == "snapshot":
+        if not rerun.rules:
+            batch = Batch("", "", stored[1].batch if stored else "", 0)
+        elif feed.kind == "snapshot":
             batch = snapshot_batch(conn, feed)
         else:
             batch = event_batch(conn, feed, suite.name, _open_keys(conn, suite.name))
         if batch.is_empty:
             # Nothing new and nothing open: every expectation holds on an empty batch.
-            results = [RuleResult(rule, True, 0) for rule in suite.rules]
+            results = [RuleResult(rule, True, 0) for rule in rerun.rules]
         else:
-            results = self.session().validate(suite, batch, self.settings.max_failing_keys)
+            results = self.session().validate(rerun, batch, self.settings.max_failing_keys)
+        rerun_outcomes = {r.rule.check_name: ExpectationOutcome.of(r) for r in results}
+        moved = f" (as_of moved: {len(results)} of {len(suite.rules)} expectations run again)" if kept else ""
         outcome = SuiteOutcome(
             suite=suite.name,
             feed_id=feed.feed_id,
@@ -380,15 +403,17 @@ class FeedValidator:
             validated_now=True,
             seconds=round(time.monotonic() - started, 3),
             batch=batch.description,
-            batch_rows=batch.rows,
-            expectations=[ExpectationOutcome.of(r) for r in results],
+            batch_rows=stored[1].batch_rows if stored and kept and not rerun.rules else batch.rows,
+            expectations=[rerun_outcomes.get(e.check_name, e) for e in kept]
+            if kept
+            else list(rerun_outcomes.values()),
         )
         # An expectation that raised is retried next time, whatever changed or not.
         stored_fingerprint = fingerprint + (ERROR_FINGERPRINT_SUFFIX if any(r.error for r in results) else "")
         _persist(conn, feed, suite, batch, results, outcome, stored_fingerprint, as_of)
         failed = [e.check_name for e in outcome.expectations if not e.success]
         self.log(
-            f"{suite.name}: {batch.description}, {len(results)} expectations in {outcome.seconds:.2f}s"
+            f"{suite.name}: {batch.description}{moved}, {len(results)} expectations in {outcome.seconds:.2f}s"
             + (f", failed: {', '.join(failed)}" if failed else ", all passed")
         )
         return outcome
