@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from orchestration.lib.dbt_runner import DbtCommandError
-from tests.dbt.conftest import query
+from tests.dbt.conftest import deliver, query
 from tests.dbt.landing_files import Files
 from tests.marts.test_replenishment_finance import Pipeline
 
@@ -315,8 +315,21 @@ def test_tie_out_catches_a_ledger_that_does_not_explain_the_stock(runs, pipeline
             " now(), 0"
         )
     try:
+        # A build checks the locations it touched: nothing new here, so it does not look at S1 ...
+        pipeline.dbt("build", "--select", "inventory_ledger")
+        # ... `dbt test` checks every location ...
         with pytest.raises(DbtCommandError, match="assert_inventory_ledger_ties_out"):
             pipeline.dbt("test", "--select", "assert_inventory_ledger_ties_out")
+        # ... and a build that posts a sale at S1 checks S1.
+        deliver(
+            pipeline.url,
+            pipeline.landing,
+            {
+                "pos/sales/sales_3.csv": "event_id,location_id,sku,qty,event_ts\ns9,S1,B,1,2024-05-01T10:20:00\n"
+            },
+        )
+        with pytest.raises(DbtCommandError, match="assert_inventory_ledger_ties_out"):
+            pipeline.dbt("build", "--select", "+inventory_ledger")
     finally:
         with psycopg.connect(pipeline.url) as conn:
             conn.execute("delete from finance.inventory_ledger where ledger_entry_id = 'stray'")

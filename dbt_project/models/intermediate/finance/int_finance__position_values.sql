@@ -10,8 +10,9 @@
 {% set build = omni_build_state() %}
 {#
   Physical stock at standard cost per position, without as_of (finance.inventory_valuation adds
-  it): on_hand x the item master's unit_cost, null when the sku has no cost. Built after the
-  quality gate, so finance values the state the gate passed.
+  it): on_hand x the item master's unit_cost, null when the sku has no cost, and the snapshot
+  that on_hand rolls forward from (the ledger tie-out's opening). Built after the quality gate,
+  so finance values the state the gate passed.
 
   Incremental: positions rewritten since this model's last build, and every position of a sku
   whose unit cost changed or that left the item master; only rows whose figures differ are
@@ -51,7 +52,8 @@ position_values as (
         positions.sku,
         positions.on_hand as qty,
         items.unit_cost::numeric(18, 4) as unit_cost,
-        (positions.on_hand * items.unit_cost)::numeric(18, 2) as value
+        (positions.on_hand * items.unit_cost)::numeric(18, 2) as value,
+        positions.source_snapshot_ts
     from {{ ref('int_inventory__positions') }} as positions
     left join {{ ref('stg_erp__items') }} as items using (sku)
     {%- if is_incremental() %}
@@ -60,7 +62,7 @@ position_values as (
 ),
 
 changed as (
-    {{ omni_changed_only('position_values', ['location_id', 'sku'], ['qty', 'unit_cost', 'value']) }}
+    {{ omni_changed_only('position_values', ['location_id', 'sku'], ['qty', 'unit_cost', 'value', 'source_snapshot_ts']) }}
 )
 
 select
@@ -69,5 +71,6 @@ select
     qty,
     unit_cost,
     value,
+    source_snapshot_ts,
     {{ build.run_seq }}::bigint as _run_seq
 from changed
