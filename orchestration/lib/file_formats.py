@@ -111,10 +111,35 @@ def parquet_as_csv(item: LandingFile) -> Iterator[bytes]:
         options = pa_csv.WriteOptions(include_header=False)
         for batch in parquet.iter_batches(batch_size=65536):
             buffer = io.BytesIO()
-            pa_csv.write_csv(batch, buffer, options)
+            pa_csv.write_csv(timestamps_as_text(batch), buffer, options)
             yield buffer.getvalue()
     except (pa.ArrowException, OSError) as error:
         raise Quarantine(f"unreadable parquet file: {error}") from error
+
+
+def timestamps_as_text(batch):
+    """The batch with its timestamp columns as text, each distinct value formatted once.
+
+    pyarrow's CSV writer formats every timestamp on its own, about 1.5 us a value: four fifths
+    of the conversion of a book inventory file (1.24 M rows, one snapshot time: 1.9 s of 2.4 s),
+    with the server waiting for the bytes. Snapshot feeds repeat few times, so the column is
+    dictionary-encoded, the dictionary cast to text (the cast the writer uses: same text) and
+    expanded again (2.4 s -> 0.5 s). A column of distinct times costs a hash and a take more
+    than before, a few percent. The writer quotes the text where it wrote the timestamp bare;
+    to COPY a quoted value is the same value, and a null is still written as an empty field.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not any(pa.types.is_timestamp(field.type) for field in batch.schema):
+        return batch
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_timestamp(column.type):
+            encoded = pc.dictionary_encode(column)
+            column = pc.take(pc.cast(encoded.dictionary, pa.string()), encoded.indices)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 class SpecialWordFound(Exception):
@@ -130,27 +155,45 @@ def without_special_time_words(chunks: Iterator[bytes]) -> Iterator[bytes]:
     longest = max(map(len, SPECIAL_TIME_WORDS))
     for chunk in chunks:
         window = tail + chunk
-        # Lower-casing and seven searches cost more than the COPY's own parsing of the chunk; a
-        # chunk without any of the letters that every special word holds one of needs neither.
-        if not _may_hold_special_word(window):
-            tail = chunk[-longest:]
-            yield chunk
-            continue
-        lowered = window.lower()
-        if any(word in lowered for word in SPECIAL_TIME_WORDS):
+        if holds_special_word(window):
             raise SpecialWordFound
         tail = chunk[-longest:]
         yield chunk
+
+
+def holds_special_word(data: bytes) -> bool:
+    """Whether `data` holds one of SPECIAL_TIME_WORDS, in any case.
+
+    The scan runs between a file's read and its COPY, with the server waiting: lower-casing a
+    chunk and seven searches in it cost about a tenth of the COPY's own time on the server
+    (3.6 ms of a 744 KB listings file). So two cheaper steps come first, each of which only says
+    "none here" when that is certain:
+    - a chunk without any of the letters that every special word holds one of needs nothing more;
+    - else the chunk less every byte that no special word holds, lower-cased (one pass of
+      bytes.translate, typically a fifth to a tenth of its size), is searched: deleting other
+      bytes keeps every word that was in the chunk whole, so a word not found there is not in
+      the chunk. Deleting can also join letters into a word that was not there ("no,w"), so a
+      word found there is confirmed in the chunk itself (listings: 3.6 ms -> 0.95 ms a file).
+    """
+    if not any(letter in data for letter in _SPECIAL_WORD_LETTERS):
+        return False
+    reduced = data.translate(_LOWER_CASE, _NOT_IN_SPECIAL_WORDS)
+    if not any(word in reduced for word in SPECIAL_TIME_WORDS):
+        return False
+    lowered = data.lower()
+    return any(word in lowered for word in SPECIAL_TIME_WORDS)
 
 
 # Every special time word holds one of these letters (now, tomorrow: w; today, yesterday,
 # infinity: y; epoch: p; allballs: b), in either case; a single-byte search is a memchr.
 _SPECIAL_WORD_LETTERS = tuple(bytes([c]) for c in b"wWyYpPbB")
 assert all(any(letter in word for letter in _SPECIAL_WORD_LETTERS) for word in SPECIAL_TIME_WORDS)
-
-
-def _may_hold_special_word(data: bytes) -> bool:
-    return any(letter in data for letter in _SPECIAL_WORD_LETTERS)
+assert all(word == word.lower() for word in SPECIAL_TIME_WORDS)
+_LOWER_CASE = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
+# bytes.lower() lower-cases ASCII letters only, as _LOWER_CASE does: the two steps agree.
+_NOT_IN_SPECIAL_WORDS = bytes(
+    byte for byte in range(256) if bytes([byte]).lower() not in b"".join(SPECIAL_TIME_WORDS)
+)
 
 
 # A line holding only `\.` ends a COPY's data in CSV format (PostgreSQL before 18), whatever follows.
