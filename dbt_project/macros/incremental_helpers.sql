@@ -88,3 +88,25 @@
         "select exists (select 1 from " ~ relation ~ " where _run_seq > " ~ build.watermark ~ ")").rows -%}
     {{ return(rows[0][0] in (true, 'True', 't')) }}
 {%- endmacro %}
+
+
+{#
+  Post-hook: a one-column index on `column`, created when the table has none. dbt creates a
+  model's configured indexes only with the table, so an index added to a model later would never
+  reach a table built before; this one does. Found by its column, not its name: during a full
+  refresh the replaced table (and its index names) still exists when post-hooks run.
+#}
+{% macro omni_ensure_index(column) -%}
+    do $$
+    begin
+        if not exists (
+            select 1
+            from pg_index as ix
+            join pg_attribute as att on att.attrelid = ix.indrelid and att.attnum = ix.indkey[0]
+            where ix.indrelid = '{{ this }}'::regclass and ix.indnatts = 1 and att.attname = '{{ column }}'
+        ) then
+            create index on {{ this }} ({{ column }});
+        end if;
+    end
+    $$
+{%- endmacro %}

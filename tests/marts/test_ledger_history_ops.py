@@ -307,20 +307,18 @@ def test_changes_come_as_reversal_and_correction_rows(runs) -> None:
 
 
 def test_tie_out_catches_a_ledger_that_does_not_explain_the_stock(runs, pipeline: Pipeline) -> None:
-    # The builds above ran assert_inventory_ledger_ties_out and passed; a stray entry breaks it.
+    # The builds above checked the tie-out and it passed; a stray entry (posted by no build) breaks S1's.
     with psycopg.connect(pipeline.url) as conn:
         conn.execute(
             "insert into finance.inventory_ledger select 'stray', 'stray', 'original', 'adjustment', 'on_hand',"
             " 'S1', 'A', 'LE1', null, null, false, null, null, 'test', 'stray', '2024-05-01T09:59:00Z', 1, 2.5, 2.5,"
             " now(), 0"
         )
+    tie_out = "int_finance__ledger_tie_out"
     try:
         # A build checks the locations it touched: nothing new here, so it does not look at S1 ...
-        pipeline.dbt("build", "--select", "inventory_ledger")
-        # ... `dbt test` checks every location ...
-        with pytest.raises(DbtCommandError, match="assert_inventory_ledger_ties_out"):
-            pipeline.dbt("test", "--select", "assert_inventory_ledger_ties_out")
-        # ... and a build that posts a sale at S1 checks S1.
+        pipeline.dbt("build", "--select", tie_out)
+        # ... a build that posts a sale at S1 checks S1 and finds the stray entry ...
         deliver(
             pipeline.url,
             pipeline.landing,
@@ -329,11 +327,18 @@ def test_tie_out_catches_a_ledger_that_does_not_explain_the_stock(runs, pipeline
             },
         )
         with pytest.raises(DbtCommandError, match="assert_inventory_ledger_ties_out"):
-            pipeline.dbt("build", "--select", "+inventory_ledger")
+            pipeline.dbt("build", "--select", f"+{tie_out}")
+        # ... and every later build reports it again, touched or not, until it is mended.
+        with pytest.raises(DbtCommandError, match="assert_inventory_ledger_ties_out"):
+            pipeline.dbt("build", "--select", tie_out)
     finally:
         with psycopg.connect(pipeline.url) as conn:
             conn.execute("delete from finance.inventory_ledger where ledger_entry_id = 'stray'")
-    pipeline.dbt("test", "--select", "assert_inventory_ledger_ties_out")
+    pipeline.dbt("build", "--select", tie_out)
+    [(checked, broken)] = query(
+        pipeline.url, f"select count(*), count(*) filter (where not ties_out) from intermediate.{tie_out}"
+    )
+    assert checked >= 3 and broken == 0  # D1, S1, S2 (and any location a feed names)
 
 
 def test_recommendation_history_records_what_changed(runs) -> None:

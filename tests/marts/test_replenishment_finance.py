@@ -246,15 +246,15 @@ PLAN_COLUMNS = "recommendation_type, location_id, from_location_id, sku, qty, re
 
 @dataclass
 class PlanBuilds:
-    """The replenishment plan across the third run and a full rebuild after it."""
+    """The replenishment plan and the valuation after runs 3 and 4, and a full rebuild after each."""
 
     run_seq_by_sku: list[dict[str, int]]  # after runs 2, 3 and 4: the build that wrote each sku's rows
     after_run_3: list[tuple]
     valuation_after_run_3: list[tuple]
+    full_rebuild_after_run_3: tuple[list[tuple], list[tuple]]  # plan, valuation
     after_run_4: list[tuple]
     valuation_after_run_4: list[tuple]
-    full_rebuild: list[tuple]
-    valuation_full_rebuild: list[tuple]
+    full_rebuild_after_run_4: tuple[list[tuple], list[tuple]]
 
 
 def plan_run_seqs(url: str) -> dict[str, int]:
@@ -274,18 +274,8 @@ def valuation_rows(url: str) -> list[tuple]:
     return query(url, "select * from finance.inventory_valuation order by location_id, sku")
 
 
-@pytest.fixture(scope="module")
-def plan_builds(runs, module_db: str, module_landing: Path, make_dbt) -> PlanBuilds:
-    # runs 1 and 2 are done (the runs fixture); their builds' plans are read back from _run_seq
-    dbt = make_dbt(module_db)
-    pipeline = Pipeline(module_db, module_landing, dbt)
-    seqs = [plan_run_seqs(module_db)]
-    pipeline.run(BATCH_3)
-    seqs.append(plan_run_seqs(module_db))
-    after_run_3, valuation_after_run_3 = plan_rows(module_db), valuation_rows(module_db)
-    pipeline.run(BATCH_4)
-    seqs.append(plan_run_seqs(module_db))
-    after_run_4, valuation_after_run_4 = plan_rows(module_db), valuation_rows(module_db)
+def full_rebuild(url: str, dbt) -> tuple[list[tuple], list[tuple]]:
+    """Plan and valuation rebuilt from scratch (the next run goes on incrementally from there)."""
     # the views on the rebuilt tables go with them (a table's full rebuild drops its views)
     dbt(
         "run",
@@ -297,14 +287,30 @@ def plan_builds(runs, module_db: str, module_landing: Path, make_dbt) -> PlanBui
         "purchase_recommendations",
         "inventory_valuation",
     )
+    return plan_rows(url), valuation_rows(url)
+
+
+@pytest.fixture(scope="module")
+def plan_builds(runs, module_db: str, module_landing: Path, make_dbt) -> PlanBuilds:
+    # runs 1 and 2 are done (the runs fixture); their builds' plans are read back from _run_seq
+    dbt = make_dbt(module_db)
+    pipeline = Pipeline(module_db, module_landing, dbt)
+    seqs = [plan_run_seqs(module_db)]
+    pipeline.run(BATCH_3)  # per sku: A recomputed, B left alone
+    seqs.append(plan_run_seqs(module_db))
+    after_run_3, valuation_after_run_3 = plan_rows(module_db), valuation_rows(module_db)
+    full_rebuild_after_run_3 = full_rebuild(module_db, dbt)
+    pipeline.run(BATCH_4)  # a location changes region: every sku recomputed
+    seqs.append(plan_run_seqs(module_db))
+    after_run_4, valuation_after_run_4 = plan_rows(module_db), valuation_rows(module_db)
     return PlanBuilds(
         run_seq_by_sku=seqs,
         after_run_3=after_run_3,
         valuation_after_run_3=valuation_after_run_3,
+        full_rebuild_after_run_3=full_rebuild_after_run_3,
         after_run_4=after_run_4,
         valuation_after_run_4=valuation_after_run_4,
-        full_rebuild=plan_rows(module_db),
-        valuation_full_rebuild=valuation_rows(module_db),
+        full_rebuild_after_run_4=full_rebuild(module_db, dbt),
     )
 
 
@@ -421,8 +427,10 @@ def test_a_location_changing_region_moves_its_donations(plan_builds: PlanBuilds)
 
 
 def test_incremental_plan_equals_a_full_rebuild(plan_builds: PlanBuilds) -> None:
-    assert plan_builds.after_run_4 == plan_builds.full_rebuild
-    assert len(plan_builds.full_rebuild) >= 5  # not vacuous: transfers and a purchase
+    # after a build that recomputed some skus, and after one that recomputed every sku
+    assert plan_builds.after_run_3 == plan_builds.full_rebuild_after_run_3[0]
+    assert plan_builds.after_run_4 == plan_builds.full_rebuild_after_run_4[0]
+    assert len(plan_builds.after_run_3) >= 5  # not vacuous: transfers and a purchase
 
 
 def test_incremental_valuation_follows_a_new_unit_cost_and_equals_a_full_rebuild(
@@ -434,4 +442,5 @@ def test_incremental_valuation_follows_a_new_unit_cost_and_equals_a_full_rebuild
         Decimal("12.0000"),
         Decimal("144.00"),
     )
-    assert plan_builds.valuation_after_run_4 == plan_builds.valuation_full_rebuild
+    assert plan_builds.valuation_after_run_3 == plan_builds.full_rebuild_after_run_3[1]
+    assert plan_builds.valuation_after_run_4 == plan_builds.full_rebuild_after_run_4[1]

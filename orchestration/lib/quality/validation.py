@@ -467,10 +467,13 @@ where rule.ev_class = %s::regclass and input.oid <> rule.ev_class
 
 def _mart_state(conn: psycopg.Connection, relation: str) -> str | None:
     """The data state of a mart view: the watermarks (meta.dbt_watermarks) of the incremental
-    tables it reads, which each build moves in the same transaction as the rows. None when that
-    cannot be told (a table mart, a view reading a view or a table without a watermark): then the
-    suite validates every time."""
-    kind = conn.execute("select relkind from pg_class where oid = %s::regclass", (relation,)).fetchone()
+    tables it reads, which each build moves in the same transaction as the rows, and the view's
+    comment (the fingerprint of its definition, macros/unchanged_views.sql). None when that cannot
+    be told (a table mart, a view reading a view or a table without a watermark): then the suite
+    validates every time."""
+    kind = conn.execute(
+        "select relkind, obj_description(oid, 'pg_class') from pg_class where oid = %s::regclass", (relation,)
+    ).fetchone()
     if kind is None or kind[0] != "v" or not relation_exists(conn, "meta.dbt_watermarks"):
         return None
     inputs = conn.execute(VIEW_INPUTS_SQL, (relation,)).fetchall()
@@ -483,7 +486,9 @@ def _mart_state(conn: psycopg.Connection, relation: str) -> str | None:
     ).fetchall()
     if len(marks) != len(names):
         return None
-    return _digest([[model, run_seq, updated_at.isoformat()] for model, run_seq, updated_at in marks])
+    return _digest(
+        [kind[1], *([model, run_seq, updated_at.isoformat()] for model, run_seq, updated_at in marks)]
+    )
 
 
 def validate_marts(

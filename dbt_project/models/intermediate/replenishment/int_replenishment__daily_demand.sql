@@ -7,13 +7,15 @@
 {#
   Daily demand per position: units that left the location in the 28 days up to as_of (till sales
   net of till returns; warehouse shipments), divided by 28. Replenishment turns it into days of
-  cover.
+  cover. Built in the first dbt step with the positions (not after the quality gate), so that its
+  window ends at the as_of the positions are built for.
 
   Incremental: a position's demand changes only when outflows of it are loaded, or when outflows
   leave the 28-day window as as_of moves (event_ts in (previous as_of - 28 days, as_of - 28 days]);
   only those positions are summed again, through the events' (location_id, sku, event_ts) index.
   A position whose outflows all left the window keeps a row with 0 (a full build stores only
-  positions with outflows).
+  positions with outflows). Events without a location or sku are not positions (their
+  exceptions say so) and are left out.
 #}
 -- as_of moves the window: built in every run that builds as_of
 -- depends_on: {{ ref('int_availability__as_of') }}
@@ -23,18 +25,21 @@
 with
 {%- if is_incremental() %}
 positions_to_refresh as (
-    select location_id, sku from {{ ref('stg_pos__sales') }}
-    where _run_seq > {{ build.watermark }}
-    union
-    select location_id, sku from {{ ref('stg_pos__sales') }}
-    where event_ts > {{ previous_window_start }} and event_ts <= {{ window_start }}
-    union
-    select location_id, sku from {{ ref('stg_wms__movements') }}
-    where movement_type = 'shipment' and _run_seq > {{ build.watermark }}
-    union
-    select location_id, sku from {{ ref('stg_wms__movements') }}
-    where movement_type = 'shipment'
-      and event_ts > {{ previous_window_start }} and event_ts <= {{ window_start }}
+    select location_id, sku from (
+        select location_id, sku from {{ ref('stg_pos__sales') }}
+        where _run_seq > {{ build.watermark }}
+        union
+        select location_id, sku from {{ ref('stg_pos__sales') }}
+        where event_ts > {{ previous_window_start }} and event_ts <= {{ window_start }}
+        union
+        select location_id, sku from {{ ref('stg_wms__movements') }}
+        where movement_type = 'shipment' and _run_seq > {{ build.watermark }}
+        union
+        select location_id, sku from {{ ref('stg_wms__movements') }}
+        where movement_type = 'shipment'
+          and event_ts > {{ previous_window_start }} and event_ts <= {{ window_start }}
+    ) as changed_outflows
+    where location_id is not null and sku is not null
 ),
 {%- endif %}
 
@@ -42,6 +47,7 @@ outflows as (
     select sales.location_id, sales.sku, sales.sold_qty as units
     from {{ ref('stg_pos__sales') }} as sales
     where sales.event_ts > {{ window_start }} and sales.event_ts <= {{ build.as_of }}
+      and sales.location_id is not null and sales.sku is not null
     {%- if is_incremental() %}
       and (sales.location_id, sales.sku) in (select location_id, sku from positions_to_refresh)
     {%- endif %}
@@ -50,6 +56,7 @@ outflows as (
     from {{ ref('stg_wms__movements') }} as movements
     where movements.movement_type = 'shipment'
       and movements.event_ts > {{ window_start }} and movements.event_ts <= {{ build.as_of }}
+      and movements.location_id is not null and movements.sku is not null
     {%- if is_incremental() %}
       and (movements.location_id, movements.sku) in (select location_id, sku from positions_to_refresh)
     {%- endif %}

@@ -1,4 +1,5 @@
 {{ config(
+    tags=['after_quality_gate'],
     incremental_strategy='delete+insert',
     unique_key=['location_id', 'sku'],
     indexes=[{'columns': ['location_id', 'sku'], 'unique': true}, {'columns': ['_run_seq']}],

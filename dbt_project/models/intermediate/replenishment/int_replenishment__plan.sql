@@ -1,4 +1,5 @@
 {{ config(
+    tags=['after_quality_gate'],
     incremental_strategy='replace_scopes',
     snapshot_scope=['sku'],
     scope_only_rows="recommendation_type = 'refreshed'",
@@ -24,8 +25,9 @@
   Incremental: a sku's allocation depends on every position of the sku in its region, so a build
   recomputes the skus with a changed position, stock policy, hold or daily demand since this
   model's last build, and replaces their rows whole (replace_scopes; a `refreshed` row names a
-  sku that may have no recommendation left and is not stored). A change to the locations'
-  attributes (region, type) recomputes every sku.
+  sku that may have no recommendation left and is not stored). Any change to the locations'
+  attributes (a region, a type, a new location) recomputes every sku: a location has a position
+  of nearly every sku.
 #}
 {% set refresh_all = not is_incremental() or omni_changed_since_watermark(ref('int_locations__attributes'), build) -%}
 
