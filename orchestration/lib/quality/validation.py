@@ -526,12 +526,9 @@ def validate_marts(
                 with _suite_lock(conn, suite.name):
                     # read before the relation's rows: a build committing meanwhile moves it
                     state = _mart_state(conn, suite.table)
+                    fingerprint = f"{suite.digest}:mart" + (f":{state}" if state else "")
                     stored = _stored(conn, suite.name)
-                    if (
-                        state is not None
-                        and stored is not None
-                        and stored[0] == f"{suite.digest}:mart:{state}"
-                    ):
+                    if state is not None and stored is not None and stored[0] == fingerprint:
                         log(f"{suite.name}: unchanged since its validation at {stored[1].validated_at}")
                         outcomes.append(stored[1])
                         continue
@@ -557,11 +554,8 @@ def validate_marts(
                         batch_rows=batch.rows,
                         expectations=[ExpectationOutcome.of(r) for r in results],
                     )
-                    fingerprint = (
-                        f"{suite.digest}:mart"
-                        + (f":{state}" if state else "")
-                        + (ERROR_FINGERPRINT_SUFFIX if any(r.error for r in results) else "")
-                    )
+                    if any(r.error for r in results):
+                        fingerprint += ERROR_FINGERPRINT_SUFFIX
                     _persist(conn, target, suite, batch, results, outcome, fingerprint, as_of)
                 failed = [e.check_name for e in outcome.expectations if not e.success]
                 log(
