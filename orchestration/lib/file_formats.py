@@ -6,9 +6,13 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from orchestration.lib.feeds import Feed
 from orchestration.lib.landing import CHUNK, LandingFile, open_text_bytes
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 BOM = b"\xef\xbb\xbf"
 # Words PostgreSQL accepts as dates/times besides ISO 8601 ('now', 'today', ...). They would make
@@ -117,7 +121,7 @@ def parquet_as_csv(item: LandingFile) -> Iterator[bytes]:
         raise Quarantine(f"unreadable parquet file: {error}") from error
 
 
-def timestamps_as_text(batch):
+def timestamps_as_text(batch: pa.RecordBatch) -> pa.RecordBatch:
     """The batch with its timestamp columns as text, each distinct value formatted once.
 
     pyarrow's CSV writer formats every timestamp on its own, about 1.5 us a value: four fifths
