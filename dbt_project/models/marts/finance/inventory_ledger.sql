@@ -10,7 +10,6 @@
     ],
 ) }}
 {% set build = omni_build_state() %}
--- depends_on: {{ ref('inventory_valuation') }}
 {#
   The inventory subledger: every quantity movement, valued at the item master's unit_cost.
   Append-only: a build posts the movements not posted yet (entry_type original, ledger_entry_id =
