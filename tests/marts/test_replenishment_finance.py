@@ -232,6 +232,8 @@ BATCH_3: Files = {
     "erp/items/items_june.csv": BATCH_1["erp/items/items.csv"]
     .replace("B,Item B,toys,10.00", "B,Item B,toys,12.00")
     .replace("2024-05-01T00:00:00", "2024-06-01T00:00:00"),
+    # a till sale that names no location (the feed allows it): kept, but no position's demand
+    "pos/sales/sales_no_location.csv": "event_id,location_id,sku,qty,event_ts\nn1,,A,3,2024-05-31T12:00:00\n",
 }
 
 # Then S2 moves to the south: every sku is recomputed (a location's region or type changed).
@@ -444,3 +446,15 @@ def test_incremental_valuation_follows_a_new_unit_cost_and_equals_a_full_rebuild
     )
     assert plan_builds.valuation_after_run_3 == plan_builds.full_rebuild_after_run_3[1]
     assert plan_builds.valuation_after_run_4 == plan_builds.full_rebuild_after_run_4[1]
+
+
+def test_a_sale_without_a_location_is_kept_but_adds_to_no_positions_demand(
+    plan_builds, module_db: str
+) -> None:
+    assert query(module_db, "select sku, sold_qty from staging.stg_pos__sales where location_id is null") == [
+        ("A", 3)
+    ]
+    assert query(
+        module_db,
+        "select count(*) from intermediate.int_replenishment__daily_demand where location_id is null or sku is null",
+    ) == [(0,)]
