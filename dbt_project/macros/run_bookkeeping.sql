@@ -127,14 +127,16 @@ $$;
 {#
   Predicate on a raw table's `_load_id`: the loads of `feed_id` this build must read. Incremental:
   loads assigned to builds after the model's watermark; full build: every load up to this build.
-  A literal id list lets PostgreSQL use the BRIN index on _load_id (bitmap scan with the array)
-  and estimate the rows from the column's statistics. (Adding `between min and max` would help
-  nothing and make the estimate collapse to 1 row: the two conditions are not independent.)
+  A literal id list lets PostgreSQL estimate the rows from the column's statistics. Raw tables
+  have no index: the ledger records the pages of each load's rows, and the predicate starts a
+  TID range at the lowest of them (new loads are at the table's end), so an incremental build
+  reads the new pages only. A load without pages (loaded before the ledger kept them) may be
+  anywhere. `column` is the raw table's `_load_id`, qualified as the query needs it.
 #}
 {% macro omni_load_filter(feed_id, build, column='_load_id') -%}
     {%- if not execute -%}true{%- else -%}
     {%- set query -%}
-        select load_run.load_id
+        select load_run.load_id, coalesce(ledger.first_page, 0)
         from meta.dbt_load_runs as load_run
         join meta.file_ledger as ledger using (load_id)
         where ledger.feed = '{{ feed_id }}'
@@ -142,10 +144,14 @@ $$;
           and load_run.run_seq <= {{ build.run_seq }}
         order by 1
     {%- endset -%}
-    {%- set ids = run_query(query).columns[0].values() | list -%}
+    {%- set result = run_query(query) -%}
+    {%- set ids = result.columns[0].values() | list -%}
     {%- if ids | length == 0 -%}
         false
     {%- else -%}
+        {%- set first_page = result.columns[1].values() | min -%}
+        {%- if first_page > 0 -%}
+            {{ column[:-('_load_id' | length)] }}ctid >= '({{ first_page }},0)'::tid and {% endif -%}
         {{ column }} = any('{ {{- ids | join(',') -}} }'::bigint[])
     {%- endif -%}
     {%- endif -%}

@@ -67,6 +67,13 @@ LEDGER_DOCS: tuple[tuple[str, str, str], ...] = (
     ("discovered_at", "timestamp with time zone", "When the loader picked the file up."),
     ("loaded_at", "timestamp with time zone", "When the load committed."),
     ("load_seconds", "double precision", "Load duration."),
+    (
+        "first_page",
+        "bigint",
+        "The raw table's page where the file's rows begin (none before it); null for a load from"
+        " before the ledger recorded pages.",
+    ),
+    ("end_page", "bigint", "The raw table's page the file's rows end before; readers scan only these pages."),
 )
 
 SQL_TYPES = {

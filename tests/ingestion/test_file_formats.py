@@ -25,6 +25,7 @@ from orchestration.lib.file_formats import (
     SpecialWordFound,
     holds_special_word,
     timestamps_as_text,
+    with_load_columns,
     without_special_time_words,
 )
 from orchestration.lib.loader import ingest
@@ -134,3 +135,43 @@ def test_parquet_timestamps_load_as_delivered(db_url: str, landing: Path) -> Non
     with psycopg.connect(db_url) as conn:
         loaded = conn.execute(f"select snapshot_ts from raw.{feed.raw_table} order by _row_number").fetchall()
     assert [row[0] for row in loaded] == times
+
+
+def _records(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode(), newline="")))
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_the_load_id_ends_every_record_wherever_the_chunks_split(newline: str) -> None:
+    # quoted fields with separators, escaped quotes and line ends inside; a last line without
+    # a line end; the csv module reads the result
+    generator = random.Random(3)
+    rows = [["event_id", "note", "qty"]] + [
+        [f"e{i}", generator.choice(["plain", 'say ""hi""', "a,b", f"two{newline}lines", ""]), str(i)]
+        for i in range(40)
+    ]
+    text = newline.join(
+        ",".join(f'"{v}"' if generator.random() < 0.5 or any(c in v for c in ',"\n') else v for v in row)
+        for row in rows
+    )
+    data = text.encode()
+    expected = [rows[0]] + [[*(v.replace('""', '"') for v in row), "77"] for row in rows[1:]]
+    for _ in range(300):
+        cuts = sorted(generator.sample(range(1, len(data)), generator.randrange(1, 8)))
+        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+        out = b"".join(with_load_columns(chunks, 77, header=True))
+        assert _records(out) == expected, cuts
+    assert b"".join(with_load_columns([b"1,2\n3,4\n"], 5, header=False)) == b"1,2,5\n3,4,5\n"
+
+
+def test_a_short_row_is_reported_for_its_own_column(db_url: str, landing: Path) -> None:
+    # The load id appended to a row missing its last field would land in that field.
+    feed = get_feed("pos", "sales")
+    folder = feed_dir(landing, feed)
+    (folder / "short.csv").write_text(
+        "event_id,location_id,sku,qty,event_ts\ne1,S1,SKU1,1,2026-11-01T00:00:00Z\ne2,S1,SKU1,2\n"
+    )
+    report = ingest(db_url, landing)
+    (outcome,) = report.outcomes
+    assert outcome.status == "quarantined"
+    assert outcome.reason == 'pos/sales/short.csv: line 3: missing data for column "event_ts"', outcome.reason

@@ -22,7 +22,7 @@ from psycopg import sql
 from orchestration.lib.feeds import Feed
 from orchestration.lib.quality.schema import QUALITY_SCHEMA
 from orchestration.lib.quality.snapshot_index import current_snapshot, literal_ids, scope_expression
-from orchestration.lib.raw_schema import LEDGER_TABLE, META_SCHEMA, RAW_SCHEMA
+from orchestration.lib.raw_schema import LEDGER_TABLE, META_SCHEMA, RAW_SCHEMA, pages_of_loads
 
 BATCH_PREFIX = "gx_batch__"
 
@@ -70,6 +70,7 @@ def snapshot_batch(conn: psycopg.Connection, feed: Feed) -> Batch:
         _replace_view(conn, feed, None)
         return Batch(schema, view, f"{description} (every load)", current.rows)
     parts: list[sql.Composable] = []
+    loads = [*current.whole_loads, *current.partial_loads]
     if current.whole_loads:
         parts.append(sql.SQL("_load_id = any({})").format(literal_ids(current.whole_loads)))
     if current.partial_loads:
@@ -82,7 +83,11 @@ def snapshot_batch(conn: psycopg.Connection, feed: Feed) -> Batch:
                 literal_ids(current.partial_loads), scope_expression(feed), pairs
             )
         )
-    where = sql.SQL(" or ").join(parts) if parts else sql.SQL("false")
+    where = (
+        sql.SQL("{} and ({})").format(pages_of_loads(conn, loads), sql.SQL(" or ").join(parts))
+        if parts
+        else sql.SQL("false")
+    )
     _replace_view(conn, feed, where)
     return Batch(schema, view, description, current.rows)
 
@@ -135,8 +140,8 @@ def event_batch(conn: psycopg.Connection, feed: Feed, suite: str, open_keys: lis
     parts: list[sql.Composable] = []
     if new_loads:
         parts.append(
-            sql.SQL("(_load_id between {} and {} and _load_id = any({}))").format(
-                sql.Literal(new_loads[0]), sql.Literal(new_loads[-1]), literal_ids(new_loads)
+            sql.SQL("({} and _load_id = any({}))").format(
+                pages_of_loads(conn, new_loads), literal_ids(new_loads)
             )
         )
     recheck = _recheck_predicate(feed, open_keys)

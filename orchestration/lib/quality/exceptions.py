@@ -190,7 +190,7 @@ select 'DUPLICATE_EVENT', %(severity)s, %(source)s, d.feed, {location}, min(firs
                      where f.load_id = any(array_agg(distinct d.load_id) || min(d.first_load_id))),
            'detected_by', 'dbt')
 from {duplicates} d
-left join {raw} first on first._load_id = d.first_load_id and first._row_number = d.first_row_number
+left join {staged} first on first.event_id = d.event_id
 where d.feed = %(feed)s
 group by d.feed, d.event_id
 """
@@ -205,7 +205,8 @@ def _duplicate_events_from_dbt(conn: psycopg.Connection, feed: Feed, settings: Q
             channel=sql.SQL("min(first.channel_id)") if "channel_id" in names else sql.SQL("null"),
             ledger=LEDGER,
             duplicates=sql.Identifier(*DUPLICATE_EVENTS_RELATION.split(".")),
-            raw=sql.Identifier(RAW_SCHEMA, feed.raw_table),
+            # the first delivery, which counted: staged, and found there by its event id
+            staged=sql.Identifier(DUPLICATE_EVENTS_RELATION.split(".")[0], f"stg_{feed.raw_table}"),
         ),
         {"severity": settings.severity_of("DUPLICATE_EVENT"), "source": feed.source, "feed": feed.feed_id},
     )

@@ -2,8 +2,8 @@
 
 Raw snapshot tables keep every delivered snapshot; "the newest snapshot of each scope" would
 otherwise need a scan and a sort of the whole table each time. The index is one row per
-(load, scope, snapshot_ts), added for new loads only (the BRIN index on `_load_id` finds their
-rows), so the current batch of a suite and OUT_OF_ORDER_SNAPSHOT are small queries.
+(load, scope, snapshot_ts), added for new loads only (the pages the ledger records for them find
+their rows), so the current batch of a suite and OUT_OF_ORDER_SNAPSHOT are small queries.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from psycopg import sql
 
 from orchestration.lib.feeds import Feed
 from orchestration.lib.quality.schema import QUALITY_SCHEMA
-from orchestration.lib.raw_schema import LEDGER_TABLE, META_SCHEMA, RAW_SCHEMA
+from orchestration.lib.raw_schema import LEDGER_TABLE, META_SCHEMA, RAW_SCHEMA, pages_of_loads
 
 LEDGER = sql.Identifier(META_SCHEMA, LEDGER_TABLE)
 INDEX = sql.Identifier(QUALITY_SCHEMA, "snapshot_index")
@@ -59,16 +59,17 @@ def refresh_snapshot_index(conn: psycopg.Connection, feed: Feed) -> int:
             sql.SQL(
                 "insert into {index} (feed, scope_value, snapshot_ts, load_id, row_count)"
                 " select %s, {scope}, snapshot_ts, _load_id, count(*) from {raw}"
-                # the range lets the BRIN index on _load_id skip old blocks; the array picks the loads
-                " where _load_id between %s and %s and _load_id = any({loads})"
+                # the pages skip the old rows; the array picks the loads
+                " where {pages} and _load_id = any({loads})"
                 " group by 2, 3, 4 on conflict do nothing"
             ).format(
                 index=INDEX,
                 scope=scope_expression(feed),
                 raw=sql.Identifier(RAW_SCHEMA, feed.raw_table),
+                pages=pages_of_loads(conn, loads),
                 loads=literal_ids(loads),
             ),
-            (feed.feed_id, loads[0], loads[-1]),
+            (feed.feed_id,),
         )
     return len(loads)
 
