@@ -68,7 +68,7 @@ def test_ingestion_and_dbt_steps_retry_with_exponential_backoff() -> None:
         if key.path[0] == "raw" or key.path[0] in ("staging", "intermediate", "marts"):
             assets_def = node.assets_def
             ops[assets_def.op.name] = assets_def.op.retry_policy
-    assert {"ingest_pos", "ingest_erp", "raw__unrouted_files", "omni_dbt"} <= set(ops)
+    assert {"ingest", "raw__unrouted_files", "omni_dbt"} <= set(ops)
     expected = warehouse_retry_policy()
     assert expected.backoff == dg.Backoff.EXPONENTIAL and expected.max_retries >= 2
     assert {name: policy for name, policy in ops.items() if policy != expected} == {}

@@ -1,7 +1,7 @@
-"""Ingestion assets: one multi-asset per source system, one asset per feed (`raw/<source>__<feed>`).
+"""Ingestion assets: one asset per feed (`raw/<source>__<feed>`), all of one multi-asset.
 
-A run materializes only the selected feeds; each loads every pending file of its folder exactly
-once. Quarantined files do not fail the run: they are reported in the metadata and the ledger,
+A run materializes only the selected feeds, in one step; each loads every pending file of its
+folder exactly once. Quarantined files do not fail the run: they are reported in the metadata and the ledger,
 and become MALFORMED_FILE exceptions downstream.
 """
 
@@ -11,7 +11,7 @@ import dagster as dg
 
 from orchestration.defs.resources import Warehouse
 from orchestration.defs.retry import reporting_outages, warehouse_retry_policy
-from orchestration.lib.feeds import SOURCES, Feed, feeds_of
+from orchestration.lib.feeds import FEEDS, Feed
 from orchestration.lib.loader import FileOutcome, IngestReport, ingest
 
 INGESTION_POOL = "omni_ingestion"
@@ -77,34 +77,31 @@ def _feed_metadata(report: IngestReport, feed: Feed) -> dict[str, dg.MetadataVal
     }
 
 
-def build_source_ingestion(source: str) -> dg.AssetsDefinition:
-    feeds = feeds_of(source)
-
-    @dg.multi_asset(
-        name=f"ingest_{source}",
-        specs=[_spec(feed) for feed in feeds],
-        can_subset=True,
-        pool=INGESTION_POOL,
-        retry_policy=warehouse_retry_policy(),
-        description=f"Load pending {source} landing files exactly once into raw tables.",
-    )
-    def _ingest(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Iterator[dg.MaterializeResult]:
-        selected = [f for f in feeds if raw_asset_key(f) in context.selected_asset_keys]
-        # Files in an unknown folder under this source are quarantined by whichever run sees them.
-        url = warehouse.url()
-        with reporting_outages(url):
-            report = ingest(
-                url,
-                warehouse.landing_dir(),
-                sources=(source,),
-                feed_ids={f.feed_id for f in selected},
-                on_file=_logger(context),
-            )
-        context.log.info(f"{source}: {report.summary()}")
-        for feed in selected:
-            yield dg.MaterializeResult(asset_key=raw_asset_key(feed), metadata=_feed_metadata(report, feed))
-
-    return _ingest
+@dg.multi_asset(
+    name="ingest",
+    specs=[_spec(feed) for feed in FEEDS],
+    can_subset=True,
+    pool=INGESTION_POOL,
+    retry_policy=warehouse_retry_policy(),
+    description="Load pending landing files of the selected feeds exactly once into raw tables.",
+)
+def ingest_feeds(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Iterator[dg.MaterializeResult]:
+    # One step for every feed a run selects, whatever its source: the loader loads the feeds in
+    # one session per core (loader._load_in_parallel), which one step per source kept apart.
+    selected = [f for f in FEEDS if raw_asset_key(f) in context.selected_asset_keys]
+    # Files in an unknown folder under a selected source are quarantined by whichever run sees them.
+    url = warehouse.url()
+    with reporting_outages(url):
+        report = ingest(
+            url,
+            warehouse.landing_dir(),
+            sources=tuple(dict.fromkeys(f.source for f in selected)),
+            feed_ids={f.feed_id for f in selected},
+            on_file=_logger(context),
+        )
+    context.log.info(f"ingest: {report.summary()}")
+    for feed in selected:
+        yield dg.MaterializeResult(asset_key=raw_asset_key(feed), metadata=_feed_metadata(report, feed))
 
 
 @dg.asset(
@@ -129,7 +126,4 @@ def unrouted_files(context: dg.AssetExecutionContext, warehouse: Warehouse) -> d
     )
 
 
-SOURCE_INGESTION: dict[str, dg.AssetsDefinition] = {
-    source: build_source_ingestion(source) for source in SOURCES
-}
-INGESTION_ASSETS: list[dg.AssetsDefinition] = [*SOURCE_INGESTION.values(), unrouted_files]
+INGESTION_ASSETS: list[dg.AssetsDefinition] = [ingest_feeds, unrouted_files]
