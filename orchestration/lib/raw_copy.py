@@ -6,8 +6,9 @@ caller's transaction, which may hold other files, stays usable.
 
 Three paths, same result:
 - direct: CSV and Parquet files whose columns are all known to the registry stream straight
-  into `raw.<table>`; load metadata comes from column defaults (transaction-local settings and
-  the table's row sequence), so the bytes cross into PostgreSQL once (close to a bare COPY). The
+  into `raw.<table>`, each record with its load id appended (with_load_columns); the other load
+  metadata comes from column defaults (the table's row sequence, now()), so the bytes cross into
+  PostgreSQL once (close to a bare COPY). The
   file's row count and time range, and the channel check, then read the table only from the pages
   at its end where the load started (a TID range scan), not every row the table already holds;
 - JSON lines: the lines go into the session's lines table, then one prepared statement parses
