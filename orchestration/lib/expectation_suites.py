@@ -187,7 +187,8 @@ def stale_snapshot(feed: Feed, suite: str, settings: QualitySettings) -> dict[st
         exception_type="STALE_FEED",
         report_keys=scope,
         settings=settings,
-        extra_meta={"sla_minutes": sla},
+        # all it reads of a batch: validation may hand it the newest snapshot_ts of each scope
+        extra_meta={"sla_minutes": sla, "reads_batch_columns": [*scope, "snapshot_ts"]},
     )
 
 

@@ -14,6 +14,7 @@ from orchestration.defs.ingestion.assets import INGESTION_ASSETS, raw_asset_key
 from orchestration.defs.quality.assets import (
     BLOCKING_GATE_KEY,
     GATE_CHECK,
+    GX_SECONDS_METADATA,
     INVENTORY_EXCEPTIONS_KEY,
     QUALITY_ASSETS,
     blocking_gate,
@@ -104,6 +105,9 @@ def test_blocking_gate_stops_replenishment_on_bad_data_only(
         )
         assert not evaluations[(BLOCKING_GATE_KEY, GATE_CHECK)].passed
         assert INVENTORY_EXCEPTIONS_KEY in materialized and REPLENISHMENT_PROBE not in materialized
+        # how long the step validated, which benchmarks/scale.py reports as GX time
+        (exceptions_event,) = bad.asset_materializations_for_node("quality__inventory_exceptions")
+        assert exceptions_event.metadata[GX_SECONDS_METADATA].value >= 0
         assert exceptions(db_url, "exception_type", "location_id", "status") == [
             ("NEGATIVE_QUANTITY", store, "open")
         ]

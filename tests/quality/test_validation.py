@@ -221,7 +221,8 @@ def test_when_only_as_of_moves_only_the_expectations_reading_it_run_again(db_url
     pos, sales = feed("pos/inventory"), feed("pos/sales")
     write_feed(landing, pos, "pos_negative.csv", clean_rows(pos, later(1), count=1, damaged=-2))
     ingest(db_url, landing)
-    first = failing(validate_all(db_url))
+    first_outcomes = validate_all(db_url)
+    first = failing(first_outcomes)
     assert ("raw.pos__inventory", "damaged_not_negative") in first
     assert ("raw.pos__inventory", "snapshot_within_sla") not in first
 
@@ -243,4 +244,12 @@ def test_when_only_as_of_moves_only_the_expectations_reading_it_run_again(db_url
     }
     [line] = [m for m in messages if m.startswith("raw.pos__inventory:")]
     rules = len(pos_outcome.expectations)
-    assert f"(as_of moved: 1 of {rules} expectations run again), 1 expectations in" in line
+    # snapshot_within_sla reads the newest snapshot_ts of each store only, not every counted row
+    assert f"(as_of moved: 1 of {rules} expectations run again on the newest snapshot_ts of " in line
+    assert pos_outcome.batch == next(o for o in first_outcomes if o.suite == "raw.pos__inventory").batch
+
+    # the same stale stores as a full validation of the newest snapshots finds
+    stale = {f for f in gx_findings(db_url) if f[1] == "snapshot_within_sla"}
+    validate_all(db_url, force=True)
+    assert {f for f in gx_findings(db_url) if f[1] == "snapshot_within_sla"} == stale
+    assert any(f[0] == "raw.pos__inventory" for f in stale)

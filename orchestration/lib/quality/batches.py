@@ -8,7 +8,11 @@ copy because the batch is read a handful of times only. The batch is what is *cu
   current state; OUT_OF_ORDER_SNAPSHOT reports it);
 - event feeds: the rows of loads the suite has not validated yet, plus the rows of the suite's
   open findings, re-checked so that a finding resolves once it is no longer true (a sku added to
-  the item master later). Events are immutable, so old rows that passed are not validated again.
+  the item master later). Events are immutable, so old rows that passed are not validated again;
+- snapshot feeds when only as_of moved, for expectations that read nothing but each scope's
+  newest snapshot_ts (snapshot_within_sla): one row per scope, `..._newest`, from the snapshot index;
+- mart suites with `changed_rows_from`: the rows a dbt build rewrote since the last validation,
+  plus the rows of open findings, `quality.gx_batch__<schema>__<relation>`.
 """
 
 from __future__ import annotations
@@ -56,6 +60,10 @@ def _replace_view(conn: psycopg.Connection, feed: Feed, where: sql.Composable | 
     select = sql.SQL("select * from {}").format(sql.Identifier(RAW_SCHEMA, feed.raw_table))
     if where is not None:
         select = sql.SQL("{} where {}").format(select, where)
+    _create_view(conn, schema, view, select)
+
+
+def _create_view(conn: psycopg.Connection, schema: str, view: str, select: sql.Composable) -> None:
     with conn.transaction():
         # drop + create: `create or replace` refuses a view whose raw table gained columns in between
         conn.execute(sql.SQL("drop view if exists {}").format(sql.Identifier(schema, view)))
@@ -90,6 +98,29 @@ def snapshot_batch(conn: psycopg.Connection, feed: Feed) -> Batch:
     )
     _replace_view(conn, feed, where)
     return Batch(schema, view, description, current.rows)
+
+
+def newest_snapshot_times_batch(conn: psycopg.Connection, feed: Feed) -> Batch:
+    """One row per scope of a snapshot feed: its scope columns and the snapshot_ts of its newest
+    snapshot, from quality.snapshot_index. Enough for an expectation that reads nothing else of
+    the batch (Rule.reads_batch_columns): re-running snapshot_within_sla when only as_of moved
+    then reads a row per store instead of every row of every store's count."""
+    schema, view = batch_view(feed)
+    view = f"{view}__newest"
+    if len(feed.scope) == 1:
+        scope_columns = sql.SQL("scope_value as {}, ").format(sql.Identifier(feed.scope[0]))
+    else:  # several columns joined by '|' (scope_expression), or none
+        scope_columns = sql.SQL("").join(
+            sql.SQL("split_part(scope_value, '|', {}) as {}, ").format(sql.Literal(n), sql.Identifier(c))
+            for n, c in enumerate(feed.scope, start=1)
+        )
+    select = sql.SQL(
+        "select {}max(snapshot_ts) as snapshot_ts from {} where feed = {} group by scope_value"
+    ).format(scope_columns, sql.Identifier(QUALITY_SCHEMA, "snapshot_index"), sql.Literal(feed.feed_id))
+    _create_view(conn, schema, view, select)
+    counted = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, view))).fetchone()
+    scopes = int(counted[0]) if counted else 0
+    return Batch(schema, view, f"newest snapshot_ts of {scopes} scope(s)", scopes)
 
 
 def _new_event_loads(conn: psycopg.Connection, feed: Feed, suite: str) -> tuple[list[int], int, bool]:
@@ -152,3 +183,43 @@ def event_batch(conn: psycopg.Connection, feed: Feed, suite: str, open_keys: lis
     rechecked = len(open_keys) if recheck is not None else 0
     description = f"{len(new_loads)} new load(s), {rechecked} open finding(s) re-checked"
     return Batch(schema, view, description, new_rows, new_loads, rechecked)
+
+
+def changed_rows_batch(
+    conn: psycopg.Connection,
+    relation: str,
+    changed_rows_from: str,
+    key_columns: tuple[str, ...],
+    since: int,
+    open_keys: list[dict[str, Any]],
+) -> Batch:
+    """The rows of a mart `relation` that a dbt build rewrote after build `since` (the
+    `_run_seq` of `changed_rows_from`, the incremental table under it), plus the rows of its open
+    findings, re-checked so that a finding resolves once it is no longer true.
+
+    Found by key through the table's indexes (on `_run_seq` and its unique key): a micro-batch
+    that rewrote a few hundred positions validates those, not the millions that did not change.
+    """
+    schema, name = relation.split(".", 1)
+    view = f"{BATCH_PREFIX}{schema}__{name}"
+    keys = sql.SQL(", ").join(sql.Identifier(c) for c in key_columns)
+    changed = sql.SQL("select {keys} from {table} where _run_seq > {since}").format(
+        keys=keys, table=sql.Identifier(*changed_rows_from.split(".", 1)), since=sql.Literal(since)
+    )
+    open_rows = sorted({tuple(k[c] for c in key_columns) for k in open_keys}, key=repr)
+    batch_keys = changed
+    if open_rows:
+        values = sql.SQL(", ").join(
+            sql.SQL("({})").format(sql.SQL(", ").join(sql.Literal(v) for v in row)) for row in open_rows
+        )
+        batch_keys = sql.SQL("{} union select * from (values {}) as open_findings ({})").format(
+            changed, values, keys
+        )
+    select = sql.SQL("select mart.* from {} as mart join ({}) as batch_keys using ({})").format(
+        sql.Identifier(schema, name), batch_keys, keys
+    )
+    _create_view(conn, QUALITY_SCHEMA, view, select)
+    counted = conn.execute(sql.SQL("select count(*) from ({}) as rewritten").format(changed)).fetchone()
+    rows = int(counted[0]) if counted else 0
+    description = f"{rows} row(s) rewritten since build {since}, {len(open_rows)} open finding(s) re-checked"
+    return Batch(QUALITY_SCHEMA, view, description, rows, rechecked_findings=len(open_rows))

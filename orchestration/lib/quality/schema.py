@@ -71,6 +71,8 @@ create table if not exists {QUALITY_SCHEMA}.gx_validations (
     batch         text not null,
     expectations  jsonb not null
 );
+-- Mart suites with changed_rows_from: the table's newest _run_seq that validation covered.
+alter table {QUALITY_SCHEMA}.gx_validations add column if not exists validated_through bigint;
 
 create table if not exists {QUALITY_SCHEMA}.gx_findings (
     suite          text not null,

@@ -31,6 +31,9 @@ UNEXPECTED_ROWS = "unexpected_rows_expectation"
 # GX's own severity field, kept in step with meta.severity so GX tooling shows the same thing.
 GX_SEVERITY = {"blocking": "critical", "warning": "warning"}
 
+# GX's map expectations that judge each row on its own columns (`..._to_be_unique` excepted).
+ROW_LOCAL_PREFIXES = ("expect_column_values_to_", "expect_column_pair_values_", "expect_multicolumn_")
+
 _CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _EXCEPTION_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
@@ -72,6 +75,23 @@ class Rule:
         result can change when other feeds load, without a new row of its own feed."""
         return self.is_sql and "meta.file_ledger" in self.config.get("kwargs", {}).get(
             "unexpected_rows_query", ""
+        )
+
+    @property
+    def reads_batch_columns(self) -> frozenset[str] | None:
+        """The only batch columns its query reads, when its meta declares them (snapshot_within_sla)."""
+        columns = (self.config.get("meta") or {}).get("reads_batch_columns")
+        return frozenset(columns) if isinstance(columns, list) else None
+
+    @property
+    def is_row_local(self) -> bool:
+        """Its verdict on a row reads that row only: validating some rows judges exactly those.
+        Not so for uniqueness (other rows), a `mostly` tolerance (a share of the batch) or SQL."""
+        kwargs = self.config.get("kwargs", {})
+        return (
+            self.type.startswith(ROW_LOCAL_PREFIXES)
+            and "unique" not in self.type
+            and kwargs.get("mostly") in (None, 1, 1.0)
         )
 
     @property
@@ -119,6 +139,9 @@ class Suite:
     index_columns: tuple[str, ...]
     rules: tuple[Rule, ...]
     document: dict[str, Any]
+    # Mart suites: the incremental table under the relation, whose `_run_seq` marks the rows each
+    # dbt build rewrote; the suite then validates those rows and its open findings' keys only.
+    changed_rows_from: str | None = None
 
     @property
     def digest(self) -> str:
@@ -149,9 +172,25 @@ def parse_suite(document: dict[str, Any], where: str) -> Suite:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise QualityConfigError(f"{where}: check_name used twice: {', '.join(duplicates)}")
+    changed_rows_from = meta.get("changed_rows_from")
+    if changed_rows_from is not None:
+        if not isinstance(changed_rows_from, str) or "." not in changed_rows_from:
+            raise QualityConfigError(f"{where}: meta.changed_rows_from must name a table as schema.name")
+        if not meta["index_columns"]:
+            raise QualityConfigError(
+                f"{where}: meta.changed_rows_from needs meta.index_columns (the row key)"
+            )
+        not_local = [rule.check_name for rule in rules if not rule.is_row_local]
+        if not_local:
+            raise QualityConfigError(
+                f"{where}: meta.changed_rows_from validates changed rows only, which cannot judge "
+                f"{', '.join(not_local)} (not a per-row expectation): remove changed_rows_from or the expectation"
+            )
     # A raw suite names its feed; a mart suite validates a dbt relation, which stands in for it.
     feed_id = meta.get("feed") or meta["table"]
-    return Suite(name, feed_id, meta["table"], tuple(meta["index_columns"]), rules, document)
+    return Suite(
+        name, feed_id, meta["table"], tuple(meta["index_columns"]), rules, document, changed_rows_from
+    )
 
 
 def load_suite(directory: Path, name: str) -> Suite:

@@ -32,7 +32,13 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from orchestration.lib.feeds import FEEDS, Feed, get_feed
-from orchestration.lib.quality.batches import Batch, event_batch, snapshot_batch
+from orchestration.lib.quality.batches import (
+    Batch,
+    changed_rows_batch,
+    event_batch,
+    newest_snapshot_times_batch,
+    snapshot_batch,
+)
 from orchestration.lib.quality.gx_validation import (
     SAMPLE_KEYS,
     GxSession,
@@ -40,7 +46,12 @@ from orchestration.lib.quality.gx_validation import (
     prefetch_great_expectations,
 )
 from orchestration.lib.quality.schema import ensure_quality_schema, relation_exists
-from orchestration.lib.quality.settings import QualitySettings, expectations_dir, load_quality_settings
+from orchestration.lib.quality.settings import (
+    QualityConfigError,
+    QualitySettings,
+    expectations_dir,
+    load_quality_settings,
+)
 from orchestration.lib.quality.snapshot_index import data_as_of, refresh_snapshot_index
 from orchestration.lib.quality.suites import (
     MartTarget,
@@ -194,6 +205,7 @@ def _persist(
     outcome: SuiteOutcome,
     fingerprint: str,
     as_of: datetime | None,
+    validated_through: int | None = None,
 ) -> None:
     validated_at = datetime.fromisoformat(outcome.validated_at)
     evaluated = [r.rule.check_name for r in results if r.error is None]
@@ -245,10 +257,12 @@ def _persist(
             )
         conn.execute(
             "insert into quality.gx_validations (suite, feed, fingerprint, as_of, validated_at, seconds,"
-            " batch_rows, batch, expectations) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " batch_rows, batch, expectations, validated_through)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " on conflict (suite) do update set feed = excluded.feed, fingerprint = excluded.fingerprint,"
             " as_of = excluded.as_of, validated_at = excluded.validated_at, seconds = excluded.seconds,"
-            " batch_rows = excluded.batch_rows, batch = excluded.batch, expectations = excluded.expectations",
+            " batch_rows = excluded.batch_rows, batch = excluded.batch, expectations = excluded.expectations,"
+            " validated_through = excluded.validated_through",
             (
                 suite.name,
                 feed.feed_id,
@@ -259,6 +273,7 @@ def _persist(
                 outcome.batch_rows,
                 outcome.batch,
                 Jsonb([asdict(e) for e in outcome.expectations]),
+                validated_through,
             ),
         )
 
@@ -381,9 +396,17 @@ class FeedValidator:
             else []
         )
         rerun = replace(suite, rules=tuple(r for r in suite.rules if r.reads_as_of)) if kept else suite
+        # snapshot_within_sla, re-run because as_of moved, needs the newest snapshot_ts of each scope only
+        newest_times_only = (
+            bool(kept and rerun.rules)
+            and feed.kind == "snapshot"
+            and _reads_newest_snapshot_times_only(rerun, feed)
+        )
         started = time.monotonic()
         if not rerun.rules:
             batch = Batch("", "", stored[1].batch if stored else "", 0)
+        elif newest_times_only:
+            batch = newest_snapshot_times_batch(conn, feed)
         elif feed.kind == "snapshot":
             batch = snapshot_batch(conn, feed)
         else:
@@ -394,7 +417,10 @@ class FeedValidator:
         else:
             results = self.session().validate(rerun, batch, self.settings.max_failing_keys)
         rerun_outcomes = {r.rule.check_name: ExpectationOutcome.of(r) for r in results}
-        moved = f" (as_of moved: {len(results)} of {len(suite.rules)} expectations run again)" if kept else ""
+        on = f" on the {batch.description}" if newest_times_only else ""
+        moved = (
+            f" (as_of moved: {len(results)} of {len(suite.rules)} expectations run again{on})" if kept else ""
+        )
         outcome = SuiteOutcome(
             suite=suite.name,
             feed_id=feed.feed_id,
@@ -402,8 +428,9 @@ class FeedValidator:
             validated_at=datetime.now(UTC).isoformat(),
             validated_now=True,
             seconds=round(time.monotonic() - started, 3),
-            batch=batch.description,
-            batch_rows=stored[1].batch_rows if stored and kept and not rerun.rules else batch.rows,
+            # only as_of moved: the batch is the one the kept outcomes were judged on
+            batch=stored[1].batch if stored and kept else batch.description,
+            batch_rows=stored[1].batch_rows if stored and kept else batch.rows,
             expectations=[rerun_outcomes.get(e.check_name, e) for e in kept]
             if kept
             else list(rerun_outcomes.values()),
@@ -413,10 +440,18 @@ class FeedValidator:
         _persist(conn, feed, suite, batch, results, outcome, stored_fingerprint, as_of)
         failed = [e.check_name for e in outcome.expectations if not e.success]
         self.log(
-            f"{suite.name}: {batch.description}{moved}, {len(results)} expectations in {outcome.seconds:.2f}s"
+            f"{suite.name}: {outcome.batch}{moved}, {len(results)} expectations in {outcome.seconds:.2f}s"
             + (f", failed: {', '.join(failed)}" if failed else ", all passed")
         )
         return outcome
+
+
+def _reads_newest_snapshot_times_only(suite: Suite, feed: Feed) -> bool:
+    """Every expectation of `suite` reads only the scope and snapshot_ts of a snapshot batch."""
+    allowed = {*feed.scope, "snapshot_ts"}
+    return all(
+        rule.reads_batch_columns is not None and rule.reads_batch_columns <= allowed for rule in suite.rules
+    )
 
 
 def validate_feeds(
@@ -491,6 +526,48 @@ def _mart_state(conn: psycopg.Connection, relation: str) -> str | None:
     )
 
 
+def _newest_build(conn: psycopg.Connection, suite: Suite) -> int | None:
+    """The newest `_run_seq` in the suite's changed_rows_from table: what validating now covers.
+    Read before the rows: a build committing meanwhile is validated now and again next time."""
+    if suite.changed_rows_from is None:
+        return None
+    if not relation_exists(conn, suite.changed_rows_from):
+        raise QualityConfigError(
+            f"suite {suite.name}: meta.changed_rows_from names {suite.changed_rows_from}, which does not exist"
+        )
+    row = conn.execute(
+        sql.SQL("select coalesce(max(_run_seq), 0) from {}").format(
+            sql.Identifier(*suite.changed_rows_from.split(".", 1))
+        )
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _validated_through(
+    conn: psycopg.Connection, suite: Suite, stored: tuple[str, SuiteOutcome] | None
+) -> int | None:
+    """The build up to which the suite's last validation judged every row, when validating only
+    the rows rewritten since (and the open findings' rows) gives the same verdicts as validating
+    all; else None. It does not when the suite changed, an expectation raised or listed fewer
+    failing keys than it counted, or a finding lacks a key value to find its row by."""
+    if suite.changed_rows_from is None or stored is None:
+        return None
+    fingerprint, outcome = stored
+    if not fingerprint.startswith(f"{suite.digest}:mart") or fingerprint.endswith(ERROR_FINGERPRINT_SUFFIX):
+        return None
+    if any(e.truncated or e.error for e in outcome.expectations):
+        return None
+    row = conn.execute(
+        "select validated_through from quality.gx_validations where suite = %s", (suite.name,)
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    keys = _open_keys(conn, suite.name)
+    if any(k.get(column) is None for k in keys for column in suite.index_columns):
+        return None
+    return int(row[0])
+
+
 def validate_marts(
     url: str,
     *,
@@ -533,16 +610,32 @@ def validate_marts(
                         outcomes.append(stored[1])
                         continue
                     started = time.monotonic()
-                    counted = conn.execute(
-                        sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name))
-                    ).fetchone()
-                    batch = Batch(
-                        schema, name, f"every row of {suite.table}", int(counted[0] if counted else 0)
-                    )
-                    if session is None:
-                        prefetch_great_expectations()
-                        session = GxSession(url)
-                    results = session.validate(suite, batch, settings.max_failing_keys, parameters)
+                    through = _newest_build(conn, suite)
+                    since = _validated_through(conn, suite, stored)
+                    if since is not None:
+                        batch = changed_rows_batch(
+                            conn,
+                            suite.table,
+                            str(suite.changed_rows_from),
+                            suite.index_columns,
+                            since,
+                            _open_keys(conn, suite.name),
+                        )
+                    else:
+                        counted = conn.execute(
+                            sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name))
+                        ).fetchone()
+                        batch = Batch(
+                            schema, name, f"every row of {suite.table}", int(counted[0] if counted else 0)
+                        )
+                    if batch.is_empty:
+                        # no row rewritten and nothing open: every expectation holds
+                        results = [RuleResult(rule, True, 0) for rule in suite.rules]
+                    else:
+                        if session is None:
+                            prefetch_great_expectations()
+                            session = GxSession(url)
+                        results = session.validate(suite, batch, settings.max_failing_keys, parameters)
                     outcome = SuiteOutcome(
                         suite=suite.name,
                         feed_id=target.feed_id,
@@ -556,10 +649,11 @@ def validate_marts(
                     )
                     if any(r.error for r in results):
                         fingerprint += ERROR_FINGERPRINT_SUFFIX
-                    _persist(conn, target, suite, batch, results, outcome, fingerprint, as_of)
+                    _persist(conn, target, suite, batch, results, outcome, fingerprint, as_of, through)
                 failed = [e.check_name for e in outcome.expectations if not e.success]
                 log(
-                    f"{suite.name}: {batch.rows} rows, {len(results)} expectations in {outcome.seconds:.2f}s"
+                    f"{suite.name}: {batch.description if since is not None else f'{batch.rows} rows'}, "
+                    f"{len(results)} expectations in {outcome.seconds:.2f}s"
                     + (f", failed: {', '.join(failed)}" if failed else ", all passed")
                 )
                 outcomes.append(outcome)
