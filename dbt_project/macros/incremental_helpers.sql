@@ -110,3 +110,14 @@
     end
     $$
 {%- endmacro %}
+
+{#
+  Rows of `relation` rewritten since `watermark`, and the older rows of the skus in the CTE
+  `skus_cte` (say, repriced): two index scans on `_run_seq`. The same filter written as
+  `_run_seq > watermark or sku in (...)` cannot use the index and reads every row.
+#}
+{% macro omni_rewritten_or_repriced(relation, watermark, skus_cte) -%}
+    select * from {{ relation }} where _run_seq > {{ watermark }}
+    union all
+    select * from {{ relation }} where _run_seq <= {{ watermark }} and sku in (select sku from {{ skus_cte }})
+{%- endmacro %}

@@ -28,8 +28,10 @@
     transfer_in, transfer_out).
   In-transit movements come from erp/transfers (shipped, received, transit_loss on the sending
   location's in_transit account: the sender owns the units until they arrive).
-  Candidates: events loaded since the watermark, returns whose state changed, every transfer line
-  (a small snapshot feed), and every movement of a sku whose item row changed (its cost).
+  Candidates: events loaded since the watermark, returns whose state changed, transfer lines
+  restaged since (a new transfers snapshot restages every line), and every movement of a sku whose
+  item row changed (its cost), each read through its `_run_seq` index: reading every sale and
+  transfer line cost a micro-batch 2 s at the seed's scale.
 #}
 
 with locations as (
@@ -46,8 +48,24 @@ repriced_skus as (
 
 transfer_lines as (
     select transfer_id, sku, from_location_id, to_location_id, transfer_status, transfer_qty, received_qty,
-        shipped_at, snapshot_ts
+        shipped_at, snapshot_ts, _run_seq
     from {{ ref('int_supply__transfer_lines') }}
+),
+
+changed_transfer_lines as (
+    {{ omni_rewritten_or_repriced('transfer_lines', build.watermark, 'repriced_skus') }}
+),
+
+sales_to_post as (
+    {{ omni_rewritten_or_repriced(ref('stg_pos__sales'), build.watermark, 'repriced_skus') }}
+),
+
+warehouse_movements_to_post as (
+    {{ omni_rewritten_or_repriced(ref('stg_wms__movements'), build.watermark, 'repriced_skus') }}
+),
+
+return_states_to_post as (
+    {{ omni_rewritten_or_repriced(ref('int_oms__return_state'), build.watermark, 'repriced_skus') }}
 ),
 
 till_sales as (
@@ -64,10 +82,9 @@ till_sales as (
         sales.event_id as source_reference,
         sales.event_ts,
         -sales.sold_qty as qty
-    from {{ ref('stg_pos__sales') }} as sales
+    from sales_to_post as sales
     join locations on locations.location_id = sales.location_id and locations.stock_system = 'pos'
     where sales.sku is not null
-      and (sales._run_seq > {{ build.watermark }} or sales.sku in (select sku from repriced_skus))
 ),
 
 warehouse_movements as (
@@ -97,13 +114,12 @@ warehouse_movements as (
         movements.event_id as source_reference,
         movements.event_ts,
         movements.qty_change as qty
-    from {{ ref('stg_wms__movements') }} as movements
+    from warehouse_movements_to_post as movements
     join locations on locations.location_id = movements.location_id and locations.stock_system = 'wms'
     left join transfer_lines as transfers
         on movements.movement_type in ('transfer_in', 'transfer_out')
         and transfers.transfer_id = movements.reference and transfers.sku = movements.sku
     where movements.sku is not null
-      and (movements._run_seq > {{ build.watermark }} or movements.sku in (select sku from repriced_skus))
 ),
 
 store_returns as (
@@ -121,11 +137,10 @@ store_returns as (
             select min(events.event_ts) from {{ ref('stg_oms__returns') }} as events
             where events.return_id = state.return_id and events.return_status = 'received'
         ) as received_ts
-    from {{ ref('int_oms__return_state') }} as state
+    from return_states_to_post as state
     join locations on locations.location_id = state.location_id and locations.stock_system = 'pos'
     where state.latest_status in ('received', 'inspected')
       and state.sku is not null
-      and (state._run_seq > {{ build.watermark }} or state.sku in (select sku from repriced_skus))
 ),
 
 store_return_movements as (
@@ -178,7 +193,7 @@ in_transit_movements as (
         transfer_id as source_reference,
         coalesce(shipped_at, snapshot_ts) as event_ts,
         transfer_qty as qty
-    from transfer_lines
+    from changed_transfer_lines
     where transfer_status in ('shipped', 'received')
     union all
     select
@@ -186,7 +201,7 @@ in_transit_movements as (
         'transfer_received', 'in_transit', from_location_id, sku, to_location_id, null, null,
         'erp/transfers', transfer_id, snapshot_ts,
         -least(received_qty, transfer_qty)
-    from transfer_lines
+    from changed_transfer_lines
     where transfer_status in ('shipped', 'received') and received_qty > 0
     union all
     select
@@ -194,7 +209,7 @@ in_transit_movements as (
         'transit_loss', 'in_transit', from_location_id, sku, to_location_id, null, null,
         'erp/transfers', transfer_id, snapshot_ts,
         -(transfer_qty - least(received_qty, transfer_qty))
-    from transfer_lines
+    from changed_transfer_lines
     where transfer_status = 'received' and received_qty < transfer_qty
 ),
 
