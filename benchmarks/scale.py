@@ -19,7 +19,8 @@ simulated day plus the next day's batches); that takes hours on 2 cores, so pass
    the 30-minute store sales on the half hour) are dropped into the landing zone one batch at a
    time; latency is landed -> `marts/atp_by_channel` materialized by the run the sensor launched
    (p50, p95), with the median of each phase of that run: to_run_created (sensor interval and
-   tick), run_creation (Dagster writes the run's planned events), queued (until the run
+   tick; split into to_sensor_tick, the wait for the daemon's tick that saw the files, and
+   sensor_tick_to_run, that tick until the run exists), run_creation (Dagster writes the run's planned events), queued (until the run
    coordinator launches it), worker_start (process, imports, code location), to_first_step, and
    steps_to_atp split by kind of step (ingest, gx, dbt). The daemon's first run also starts the
    standby run worker that every later run finds warm (orchestration/lib/warm_run_launcher.py):
@@ -360,6 +361,11 @@ def batch_breakdown(instance: Any, landed: float, atp: Any) -> dict[str, Any]:
         if end > atp.timestamp:
             after_atp[kind] += end - max(start, atp.timestamp)
     runs = instance.get_run_records(filters=dg.RunsFilter(created_after=_utc(landed)))
+    tick_started = sensor_tick_start(instance, atp.run_id)
+    if tick_started is not None:
+        # to_run_created = waiting for the daemon's next tick + the tick until the run exists
+        phases["to_sensor_tick"] = round(max(0.0, tick_started - landed), 1)
+        phases["sensor_tick_to_run"] = round(points[1] - max(tick_started, landed), 1)
     return {
         **phases,
         **{f"steps_to_atp_{kind}": round(s, 1) for kind, s in sorted(before_atp.items())},
@@ -368,6 +374,18 @@ def batch_breakdown(instance: Any, landed: float, atp: Any) -> dict[str, Any]:
         "landed_to_runs_done": round(max(run.end_time or atp.timestamp for run in runs) - landed, 1),
         "runs": len(runs),
     }
+
+
+def sensor_tick_start(instance: Any, run_id: str) -> float | None:
+    """When the landing-zone sensor's tick that requested `run_id` started."""
+    from orchestration.defs.ingestion.sensors import LANDING_SENSOR
+
+    for state in instance.all_instigator_state():
+        if state.instigator_name == LANDING_SENSOR:
+            for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=50):
+                if run_id in tick.run_ids:
+                    return float(tick.timestamp)
+    return None
 
 
 def batch_materialized(instance: Any, url: str, landed: float, relatives: list[str]) -> Any:
@@ -533,6 +551,8 @@ def cost_growth(results: dict[str, Any], factor: int, args: argparse.Namespace, 
     results[f"{prefix}micro_batch_s"] = round(statistics.median(latencies), 1)
     for name in (
         "to_run_created",
+        "to_sensor_tick",
+        "sensor_tick_to_run",
         "steps_to_atp_dbt",
         "steps_after_atp_dbt",
         "steps_after_atp_gx",
