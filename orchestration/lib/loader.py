@@ -469,7 +469,9 @@ def _lookup(feed: Feed | None, file_format: str | None) -> Template:
     )
 
 
-_INSERTS: dict[int, Template] = {}
+# By the figures query's identity (Composables cannot be hashed); each entry keeps its query
+# alive, so that no other object can take its id.
+_INSERTS: dict[int, tuple[sql.Composable | None, Template]] = {}
 
 
 def _insert(figures: sql.Composable | None) -> Template:
@@ -480,11 +482,11 @@ def _insert(figures: sql.Composable | None) -> Template:
     oldest and newest.
     """
     key = id(figures)  # the figures queries are made once per feed
-    template = _INSERTS.get(key)
-    if template is not None:
-        return template
-    if figures is None:
-        figures = sql.SQL(
+    if key in _INSERTS:
+        return _INSERTS[key][1]
+    query = figures
+    if query is None:
+        query = sql.SQL(
             "select {}::bigint, {}::timestamptz, {}::timestamptz, null::bigint, null::bigint"
         ).format(sql.Placeholder("rows"), sql.Placeholder("oldest"), sql.Placeholder("newest"))
     slots = {
@@ -513,8 +515,8 @@ def _insert(figures: sql.Composable | None) -> Template:
             sql.SQL(", ").join(
                 sql.SQL("{}::{}").format(sql.Placeholder(slot), sql.SQL(kind)) for slot, kind in slots.items()
             ),
-            figures,
+            query,
         )
     )
-    _INSERTS[key] = template
+    _INSERTS[key] = (figures, template)
     return template

@@ -131,12 +131,6 @@ def _index_findings(rule: Rule, entries: list[dict[str, Any]]) -> list[Finding]:
     return findings
 
 
-def _has_tolerance(rule: Rule) -> bool:
-    """A `mostly` below 1 lets a row-level expectation pass while some rows fail."""
-    mostly = rule.config.get("kwargs", {}).get("mostly")
-    return mostly is not None and float(mostly) < 1
-
-
 def parse_result(rule: Rule, result: ExpectationValidationResult) -> RuleResult:
     error = _error_of(result)
     if error:
@@ -229,7 +223,7 @@ class GxSession:
                     rule
                     for rule in row_rules
                     if verdicts[rule.check_name].error is None
-                    and (not verdicts[rule.check_name].success or _has_tolerance(rule))
+                    and (not verdicts[rule.check_name].success or rule.has_tolerance)
                 ]
                 if detailed:
                     results |= self._run(

@@ -84,14 +84,17 @@ class Rule:
         return frozenset(columns) if isinstance(columns, list) else None
 
     @property
+    def has_tolerance(self) -> bool:
+        """A `mostly` below 1 lets a row-level expectation pass while some rows fail."""
+        mostly = self.config.get("kwargs", {}).get("mostly")
+        return mostly is not None and float(mostly) < 1
+
+    @property
     def is_row_local(self) -> bool:
         """Its verdict on a row reads that row only: validating some rows judges exactly those.
         Not so for uniqueness (other rows), a `mostly` tolerance (a share of the batch) or SQL."""
-        kwargs = self.config.get("kwargs", {})
         return (
-            self.type.startswith(ROW_LOCAL_PREFIXES)
-            and "unique" not in self.type
-            and kwargs.get("mostly") in (None, 1, 1.0)
+            self.type.startswith(ROW_LOCAL_PREFIXES) and "unique" not in self.type and not self.has_tolerance
         )
 
     @property

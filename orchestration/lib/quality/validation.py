@@ -544,7 +544,10 @@ def _newest_build(conn: psycopg.Connection, suite: Suite) -> int | None:
 
 
 def _validated_through(
-    conn: psycopg.Connection, suite: Suite, stored: tuple[str, SuiteOutcome] | None
+    conn: psycopg.Connection,
+    suite: Suite,
+    stored: tuple[str, SuiteOutcome] | None,
+    open_keys: list[dict[str, Any]],
 ) -> int | None:
     """The build up to which the suite's last validation judged every row, when validating only
     the rows rewritten since (and the open findings' rows) gives the same verdicts as validating
@@ -562,8 +565,7 @@ def _validated_through(
     ).fetchone()
     if row is None or row[0] is None:
         return None
-    keys = _open_keys(conn, suite.name)
-    if any(k.get(column) is None for k in keys for column in suite.index_columns):
+    if any(k.get(column) is None for k in open_keys for column in suite.index_columns):
         return None
     return int(row[0])
 
@@ -611,7 +613,8 @@ def validate_marts(
                         continue
                     started = time.monotonic()
                     through = _newest_build(conn, suite)
-                    since = _validated_through(conn, suite, stored)
+                    open_keys = _open_keys(conn, suite.name) if suite.changed_rows_from else []
+                    since = _validated_through(conn, suite, stored, open_keys)
                     if since is not None:
                         batch = changed_rows_batch(
                             conn,
@@ -619,7 +622,7 @@ def validate_marts(
                             str(suite.changed_rows_from),
                             suite.index_columns,
                             since,
-                            _open_keys(conn, suite.name),
+                            open_keys,
                         )
                     else:
                         counted = conn.execute(
