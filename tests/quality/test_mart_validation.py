@@ -139,3 +139,12 @@ def test_changed_rows_need_expectations_that_judge_each_row_alone() -> None:
     with pytest.raises(QualityConfigError, match="cannot judge atp_not_negative"):
         parse_suite(tolerant, "positions.json")
     assert parse_suite(suite_document(), "positions.json").changed_rows_from is None
+
+
+def test_a_changed_rows_table_that_does_not_exist_is_named(db_url: str, mart: Path) -> None:
+    suite_path = mart / SUITES_SUBDIR / "mart_test" / "positions.json"
+    suite_path.write_text(json.dumps(suite_document(changed_rows_from="mart_test.no_such_rows")))
+    with pytest.raises(
+        QualityConfigError, match=r"changed_rows_from names mart_test\.no_such_rows, which does not exist"
+    ):
+        validate_marts(db_url, directory=mart)
