@@ -26,7 +26,7 @@ from orchestration.simulator.writers import GzipStream
 TRUTH_FILE = "inventory_truth.csv.gz"
 MANIFEST_FILE = "fault_manifest.jsonl"
 RUN_FILE = "run.json"
-# The stock quantities of marts.inventory_position (CONTRACT.md section 3), in its column order.
+# The stock quantities of marts.inventory_position (docs/contract.md section 3), in its column order.
 QUANTITY_COLUMNS = (
     "on_hand",
     "damaged",

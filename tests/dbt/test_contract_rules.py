@@ -1,4 +1,4 @@
-"""Each rule of CONTRACT.md section 3 on tiny hand-written landing files: real loader, real dbt,
+"""Each rule of docs/contract.md section 3 on tiny hand-written landing files: real loader, real dbt,
 real PostgreSQL. The scenario (tests/dbt/landing_files.py) is built once with `dbt build`, which
 also runs every dbt data test and unit test; each test below checks one rule on the result.
 """

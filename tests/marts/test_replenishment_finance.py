@@ -1,4 +1,4 @@
-"""Replenishment and finance marts (CONTRACT.md section 4) on a hand-written retailer.
+"""Replenishment and finance marts (docs/contract.md section 4) on a hand-written retailer.
 
 The pipeline runs the way Dagster runs it: dbt without the after_quality_gate models (so
 quality_rule_findings is current), the exceptions asset's merge, then the after_quality_gate

@@ -1,5 +1,5 @@
 {#
-  Findings of the rules that need the canonical state (CONTRACT.md section 4), one row per
+  Findings of the rules that need the canonical state (docs/contract.md section 4), one row per
   finding, merged by the Python asset quality/inventory_exceptions into quality.inventory_exceptions
   (which gives them stable ids and the open/resolved lifecycle). severity is null: the default of
   expectations/config.yml applies, so operations can re-grade a rule without touching SQL.

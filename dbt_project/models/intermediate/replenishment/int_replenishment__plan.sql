@@ -7,7 +7,7 @@
 ) }}
 {% set build = omni_build_state() %}
 {#
-  Transfer and purchase recommendations (CONTRACT.md section 4), one table for both: they come
+  Transfer and purchase recommendations (docs/contract.md section 4), one table for both: they come
   from one allocation. Per position with a stock policy (docs/replenishment-finance.md):
   projected = available - reserved - committed + in_transit_in + on_order;
   need = order_up_to - projected when projected < reorder_point;

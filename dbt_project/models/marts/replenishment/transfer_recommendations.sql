@@ -1,6 +1,6 @@
 {#
   Store-to-store and DC-to-store transfers that bring a position back to its order_up_to from
-  donors of the same region (CONTRACT.md section 4). A view: the allocation, its formulas and how
+  donors of the same region (docs/contract.md section 4). A view: the allocation, its formulas and how
   it stays current are in int_replenishment__plan (built after the quality gate, so that what
   planners act on is the state the gate passed).
 #}
