@@ -79,6 +79,17 @@ $$;
 {% endmacro %}
 
 
+{#
+  Whether this invocation reads the build's bookkeeping (meta.dbt_runs and the ledger). Builds,
+  runs and tests do, after the on-run-start hook has written their row. `dbt compile`, `docs
+  generate`, `show` and `ls` run no such hook and may face an empty warehouse: they render every
+  model in its full-build shape (every load, no watermark) without reading meta.*.
+#}
+{% macro omni_reads_build_state() -%}
+    {{ return(execute and flags.WHICH not in ('compile', 'generate', 'show', 'list', 'ls', 'parse', 'serve')) }}
+{%- endmacro %}
+
+
 {# The key a model's watermark is stored under. #}
 {% macro omni_model_key() -%}
 {{ this.schema }}.{{ this.identifier }}
@@ -96,7 +107,7 @@ $$;
   override it with fixed values.
 #}
 {% macro omni_build_state() -%}
-    {%- if not execute -%}
+    {%- if not omni_reads_build_state() -%}
         {{ return({'run_seq': 0, 'watermark': 0, 'as_of': 'null::timestamptz', 'previous_as_of': 'null::timestamptz'}) }}
     {%- endif -%}
     {%- set query -%}
@@ -134,7 +145,7 @@ $$;
   anywhere. `column` is the raw table's `_load_id`, qualified as the query needs it.
 #}
 {% macro omni_load_filter(feed_id, build, column='_load_id') -%}
-    {%- if not execute -%}true{%- else -%}
+    {%- if not omni_reads_build_state() -%}true{%- else -%}
     {%- set query -%}
         select load_run.load_id, coalesce(ledger.first_page, 0)
         from meta.dbt_load_runs as load_run

@@ -11,7 +11,7 @@
 {% macro default__get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- set this_build = '(select max(run_seq) from meta.dbt_runs)' -%}
-    {%- if where and execute and this_build in where -%}
+    {%- if where and omni_reads_build_state() and this_build in where -%}
         {%- set run_seq = run_query('select max(run_seq) from meta.dbt_runs').columns[0].values()[0] -%}
         {%- set where = where | replace(this_build, run_seq | string) -%}
     {%- endif -%}
