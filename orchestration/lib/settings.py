@@ -17,6 +17,12 @@ class Settings:
     home: Path
     landing_dir: Path
     database_url: str | None  # None: use the embedded PostgreSQL under home/pg
+    # Where channel sync writes the outbound availability files (docs/api.md).
+    outbound_dir: Path | None = None
+
+    @property
+    def channel_outbound_dir(self) -> Path:
+        return self.outbound_dir or self.home / "outbound"
 
     @property
     def pg_dir(self) -> Path:
@@ -35,4 +41,10 @@ def load_settings() -> Settings:
     home = Path(os.environ.get("OMNI_HOME") or ".omni").expanduser().resolve()
     landing = Path(os.environ.get("OMNI_LANDING_DIR") or home / "landing").expanduser().resolve()
     url = os.environ.get("OMNI_DATABASE_URL") or None
-    return Settings(home=home, landing_dir=landing, database_url=url)
+    outbound = os.environ.get("OMNI_OUTBOUND_DIR")
+    return Settings(
+        home=home,
+        landing_dir=landing,
+        database_url=url,
+        outbound_dir=Path(outbound).expanduser().resolve() if outbound else None,
+    )

@@ -3,19 +3,29 @@
   stg_channel__listings (the channel's current snapshot) against marts.atp_by_channel.ats (0 when
   the channel has no ats for the sku, as in the OVERSOLD rule). A listing is accurate when
   published_qty = ats, under-published below it, oversold above it; oversell_rate = oversold
-  listings / listings. A table, rebuilt every run.
+  listings / listings. The channel feed's figures (docs/api.md): what channel sync last published
+  for each listed sku (meta.channel_published_ats, 0 before the feed published it) against ats.
+  A table, rebuilt every run.
 #}
 {{ config(materialized='table') }}
+{%- set channel_feed = source('channel_sync', 'channel_published_ats') -%}
+{%- set feed_exists = execute and adapter.get_relation(
+    database=target.database, schema='meta', identifier='channel_published_ats') is not none %}
 
 with listings as (
     select
         listings.channel_id,
         listings.sku,
         coalesce(listings.published_qty, 0) as published_qty,
-        coalesce(channel_ats.ats, 0) as ats
+        coalesce(channel_ats.ats, 0) as ats,
+        {{ 'coalesce(feed.ats, 0)' if feed_exists else '0' }} as feed_ats
     from {{ ref('stg_channel__listings') }} as listings
     left join {{ ref('atp_by_channel') }} as channel_ats
         on channel_ats.channel_id = listings.channel_id and channel_ats.sku = listings.sku
+    {%- if feed_exists %}
+    left join {{ channel_feed }} as feed
+        on feed.channel_id = listings.channel_id and feed.sku = listings.sku
+    {%- endif %}
 )
 
 select
@@ -28,6 +38,8 @@ select
     (count(*) filter (where published_qty > ats)::numeric / count(*))::numeric(7, 4) as oversell_rate,
     sum(published_qty)::integer as published_units,
     sum(ats)::integer as ats_units,
+    sum(feed_ats)::integer as feed_published_units,
+    count(*) filter (where feed_ats = ats)::integer as feed_accurate_listings,
     max(build_as_of.as_of) as as_of
 from listings
 cross join {{ ref('int_availability__as_of') }} as build_as_of
