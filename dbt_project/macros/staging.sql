@@ -38,6 +38,7 @@ with delivered_events as (
         _loaded_at
     from {{ relation }}
     where {{ omni_load_filter(feed_id, build) }}
+        and not {{ omni_unusable_row(relation) }}
 ),
 
 first_deliveries as (
@@ -65,8 +66,11 @@ where not exists (
 {#
   Snapshot feeds: the newest snapshot of each scope wins; an older one delivered later is ignored
   (stg_raw__snapshot_deliveries records it as out of order). A snapshot is identified by
-  (scope, snapshot_ts) and may arrive in several files: rows of the same snapshot are merged, and
-  a key delivered twice keeps its last delivery (highest load id, then row number).
+  (scope, snapshot_ts) and may arrive in several files: rows of the same snapshot are merged. A
+  key that two files deliver for the same instant keeps the row of the file whose sha256 is the
+  greater (then the last row of that file): a rule of the bytes, so the result does not depend on
+  which file arrived first. When the two rows differ, quality.inventory_exceptions opens a
+  blocking CONFLICTING_SNAPSHOT naming both files and the one that counts (docs/quality.md).
 
   Incremental: for each scope in the new loads, take the newest delivered snapshot_ts; if it is
   not older than the staged one, the batch carries the scope's complete new state (the new rows,
@@ -85,18 +89,31 @@ with delivered_rows as (
         _loaded_at
     from {{ relation }}
     where {{ omni_load_filter(feed_id, build) }}
+        and not {{ omni_unusable_row(relation) }}
+),
+
+delivered_files as materialized (
+    -- the feed's loads with their bytes' hash: a few rows per file, joined by hash below
+    select load_id, file_hash
+    from {{ source('meta', 'file_ledger') }}
+    where feed = '{{ feed_id }}' and status = 'loaded'
 ),
 
 ranked_rows as (
-    -- window functions rather than joins: raw tables may not have statistics yet, and a
-    -- misestimated join of the delivered rows with their own aggregate goes quadratic
+    -- window functions rather than joins of the rows with themselves: raw tables may not have
+    -- statistics yet, and a misestimated join of the delivered rows with their own aggregate
+    -- goes quadratic
     select
-        delivered_rows.*,
+        deliveries.*,
         max(snapshot_ts) over ({% if scope %}partition by {{ scope | join(', ') }}{% endif %}) as newest_delivered_ts,
         row_number() over (
-            partition by {{ key | join(', ') }}, snapshot_ts order by _load_id desc, _row_number desc
+            partition by {{ key | join(', ') }}, snapshot_ts order by _file_hash desc, _row_number desc
         ) as delivery_rank
-    from delivered_rows
+    from (
+        select delivered_rows.*, delivered_files.file_hash as _file_hash
+        from delivered_rows
+        inner join delivered_files on delivered_rows._load_id = delivered_files.load_id
+    ) as deliveries
 ),
 
 newest_rows as materialized (
@@ -121,11 +138,24 @@ staged_snapshot_per_scope as materialized (
 ),
 
 winning_rows as (
-    -- not older than what is staged (equal: another file of the same snapshot)
+    -- newer than what is staged, or of the same instant (another file of the same snapshot)
+    -- unless the staged row of the key came from a file of greater hash
     select newest_rows.*
     from newest_rows
     left join staged_snapshot_per_scope as staged on {{ omni_match('staged', 'newest_rows', scope) }}
-    where staged.staged_ts is null or newest_rows.snapshot_ts >= staged.staged_ts
+    where staged.staged_ts is null
+        or newest_rows.snapshot_ts > staged.staged_ts
+        or (
+            newest_rows.snapshot_ts = staged.staged_ts
+            and not exists (
+                select 1
+                from {{ this }} as kept
+                inner join delivered_files as kept_file on kept._load_id = kept_file.load_id
+                where {{ omni_match('kept', 'newest_rows', key) }}
+                    and kept.snapshot_ts = newest_rows.snapshot_ts
+                    and kept_file.file_hash > newest_rows._file_hash
+            )
+        )
 ),
 
 winning_snapshots as (

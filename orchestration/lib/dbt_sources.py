@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from orchestration.lib.feeds import SOURCES, Feed, feeds_of
+from orchestration.lib.feeds import FEEDS, SOURCES, Feed, feeds_of
 from orchestration.lib.raw_schema import LEDGER_TABLE, META_SCHEMA, RAW_SCHEMA
 from orchestration.lib.settings import DBT_PROJECT_DIR
 
@@ -104,6 +104,12 @@ def _column(feed: Feed, name: str) -> dict[str, Any]:
         meta["key"] = True
     if col.name in feed.scope:
         meta["scope"] = True
+    # What staging needs to skip a row no model can use (macros/usable_rows.sql): the loader
+    # refuses such rows, but rows loaded before it did stay in raw.
+    if col.name in feed.required_value_columns:
+        meta["value_required"] = True
+    if col.value_limit is not None:
+        meta["max_abs"] = col.value_limit
     entry["meta"] = meta
     return entry
 
@@ -122,6 +128,11 @@ def _table(feed: Feed) -> dict[str, Any]:
         "name": feed.raw_table,
         "description": f"`{feed.feed_id}`: {feed.description} {kind} Every delivered row is kept.",
         "loaded_at_field": "_loaded_at",
+        # `dbt source freshness`: late past the feed's SLA, an error at four times it.
+        "freshness": {
+            "warn_after": {"count": feed.sla_minutes, "period": "minute"},
+            "error_after": {"count": 4 * feed.sla_minutes, "period": "minute"},
+        },
         "meta": {
             "feed": feed.feed_id,
             "kind": feed.kind,
@@ -172,11 +183,27 @@ def render_ledger() -> str:
     return HEADER + yaml.safe_dump(document, sort_keys=False, width=110, allow_unicode=True)
 
 
+def render_feed_macro() -> str:
+    """`omni_raw_feeds()`: (feed id, raw table) of every feed, for models that read them all.
+
+    A macro rather than graph.sources: dbt records a model's source() calls when it parses, before
+    the graph exists, so the list must be known then.
+    """
+    pairs = ",\n        ".join(f"('{f.feed_id}', '{f.raw_table}')" for f in FEEDS)
+    return (
+        HEADER.replace("# ", "{# ", 1).replace("\n# ", "\n   ").rstrip("\n")
+        + " #}\n{% macro omni_raw_feeds() -%}\n    {{ return([\n        "
+        + pairs
+        + ",\n    ]) }}\n{%- endmacro %}\n"
+    )
+
+
 def rendered_files(project_dir: Path = DBT_PROJECT_DIR) -> dict[Path, str]:
     """Every generated file with its content."""
     staging = project_dir / "models" / "staging"
     files = {staging / source / f"_{source}__sources.yml": render_source(source) for source in SOURCES}
     files[staging / META_SCHEMA / f"_{META_SCHEMA}__sources.yml"] = render_ledger()
+    files[project_dir / "macros" / "generated_raw_feeds.sql"] = render_feed_macro()
     return files
 
 

@@ -13,6 +13,13 @@ from typing import Literal
 ColumnType = Literal["text", "integer", "numeric", "boolean", "timestamptz", "date"]
 FeedKind = Literal["snapshot", "event"]
 
+# Types whose values must be non-empty unless the column is optional (contract section 5: key,
+# quantity, cost and timestamp columns); text and boolean columns may be empty unless a key.
+VALUE_REQUIRED_TYPES = frozenset({"integer", "numeric", "timestamptz", "date"})
+# The largest magnitude a numeric column takes unless it says otherwise: a value beyond it (1e30,
+# NaN, Infinity) would overflow the marts' numeric(18, 2..4) figures, so the file is quarantined.
+NUMERIC_MAX_ABS = 10**12
+
 
 @dataclass(frozen=True)
 class Column:
@@ -25,6 +32,25 @@ class Column:
     allowed: tuple[str, ...] | None = None
     # Quantities the contract says can never be negative (checked by the quality suites).
     non_negative: bool = False
+    # Whether a value may be empty. None: by the contract's rule (VALUE_REQUIRED_TYPES must be
+    # non-empty when the column is required in the header; a header-optional column is optional).
+    optional: bool | None = None
+    # numeric columns: the largest magnitude accepted (NUMERIC_MAX_ABS when None).
+    max_abs: int | None = None
+
+    @property
+    def value_required(self) -> bool:
+        """An empty value (CSV cell, JSON null) quarantines the file."""
+        if self.optional is not None:
+            return not self.optional
+        return self.required and self.type in VALUE_REQUIRED_TYPES
+
+    @property
+    def value_limit(self) -> int | None:
+        """The largest magnitude of a numeric column (None: the type's own range)."""
+        if self.type != "numeric":
+            return None
+        return self.max_abs if self.max_abs is not None else NUMERIC_MAX_ABS
 
 
 @dataclass(frozen=True)
@@ -69,6 +95,14 @@ class Feed:
     def required_columns(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.required)
 
+    @property
+    def required_value_columns(self) -> tuple[str, ...]:
+        """Columns whose empty value quarantines the file: not_null_columns, then every column
+        whose value the contract requires (key, quantity, cost, date and time columns that are
+        not optional)."""
+        ordered = dict.fromkeys((*self.not_null_columns, *(c.name for c in self.columns if c.value_required)))
+        return tuple(ordered)
+
     def column(self, name: str) -> Column:
         for col in self.columns:
             if col.name == name:
@@ -96,8 +130,12 @@ def _qty(name: str, description: str, *, required: bool = True, non_negative: bo
     return Column(name, "integer", description, required=required, non_negative=non_negative)
 
 
-def _money(name: str, description: str) -> Column:
-    return Column(name, "numeric", description, non_negative=True)
+def _money(name: str, description: str, max_abs: int | None = None) -> Column:
+    return Column(name, "numeric", description, non_negative=True, max_abs=max_abs)
+
+
+# A unit cost times any integer quantity stays within the marts' numeric(18, 2) values.
+UNIT_COST_MAX = 10**6
 
 
 FEEDS: tuple[Feed, ...] = (
@@ -110,7 +148,7 @@ FEEDS: tuple[Feed, ...] = (
             SKU,
             Column("description", "text", "Item description.", required=False),
             Column("category", "text", "Merchandise category.", required=False),
-            _money("unit_cost", "Standard unit cost used for valuation."),
+            _money("unit_cost", "Standard unit cost used for valuation.", UNIT_COST_MAX),
             Column("currency", "text", "ISO 4217 currency of unit_cost."),
             Column("status", "text", "Lifecycle status.", allowed=("active", "discontinued")),
             SNAPSHOT_TS,
@@ -189,7 +227,7 @@ FEEDS: tuple[Feed, ...] = (
             LOCATION,
             _qty("qty_open", "Units still expected on the line."),
             Column("expected_date", "date", "Date the open units are expected at the location."),
-            _money("unit_cost", "Purchase unit cost."),
+            _money("unit_cost", "Purchase unit cost.", UNIT_COST_MAX),
             SNAPSHOT_TS,
         ),
         key=("po_id", "po_line"),
@@ -229,7 +267,8 @@ FEEDS: tuple[Feed, ...] = (
             LOCATION,
             SKU,
             _qty("book_qty", "Units on the books.", non_negative=False),
-            Column("book_value", "numeric", "Value on the books."),
+            # informational: finance values stock at the item master's unit_cost
+            Column("book_value", "numeric", "Value on the books.", optional=True),
             Column("as_of_date", "date", "Business date the book figures are for."),
             SNAPSHOT_TS,
         ),

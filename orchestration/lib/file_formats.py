@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from orchestration.lib.feeds import Feed
-from orchestration.lib.landing import CHUNK, LandingFile, open_text_bytes
+from orchestration.lib.landing import CHUNK, LandingFile, open_regular, open_text_bytes
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -99,24 +99,33 @@ def parquet_columns(item: LandingFile) -> list[str]:
     import pyarrow.parquet as pq
 
     try:
-        return list(pq.ParquetFile(item.path).schema_arrow.names)
+        with open_regular(item.path) as handle:
+            return list(pq.ParquetFile(handle).schema_arrow.names)
     except (pa.ArrowException, OSError) as error:
         raise Quarantine(f"unreadable parquet file: {error}") from error
 
 
-def parquet_as_csv(item: LandingFile) -> Iterator[bytes]:
-    """The Parquet file's rows as header-less CSV, batch by batch (never the whole file in memory)."""
+def parquet_as_csv(
+    item: LandingFile, check: Callable[[pa.RecordBatch], None] | None = None
+) -> Iterator[bytes]:
+    """The Parquet file's rows as header-less CSV, batch by batch (never the whole file in memory).
+
+    `check` sees each batch as read (typed values) before it is written as CSV.
+    """
     import pyarrow as pa
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(item.path)
-        options = pa_csv.WriteOptions(include_header=False)
-        for batch in parquet.iter_batches(batch_size=65536):
-            buffer = io.BytesIO()
-            pa_csv.write_csv(timestamps_as_text(batch), buffer, options)
-            yield buffer.getvalue()
+        with open_regular(item.path) as handle:
+            parquet = pq.ParquetFile(handle)
+            options = pa_csv.WriteOptions(include_header=False)
+            for batch in parquet.iter_batches(batch_size=65536):
+                if check is not None:
+                    check(batch)
+                buffer = io.BytesIO()
+                pa_csv.write_csv(timestamps_as_text(batch), buffer, options)
+                yield buffer.getvalue()
     except (pa.ArrowException, OSError) as error:
         raise Quarantine(f"unreadable parquet file: {error}") from error
 
@@ -255,7 +264,7 @@ def with_load_columns(chunks: Iterable[bytes], load_id: int, header: bool) -> It
             carry = data[last + len(newline) :]
             yield data[: last + len(newline)].replace(newline, suffix + newline)
             continue
-        records, carry = _split_records(data, newline)
+        records, carry = split_records(data, newline)
         if records:
             yield (suffix + newline).join(records) + suffix + newline
     if carry and not pending_header:
@@ -264,7 +273,7 @@ def with_load_columns(chunks: Iterable[bytes], load_id: int, header: bool) -> It
         yield carry
 
 
-def _split_records(data: bytes, newline: bytes) -> tuple[list[bytes], bytes]:
+def split_records(data: bytes, newline: bytes) -> tuple[list[bytes], bytes]:
     """The complete records of `data` (without their line ends) and the incomplete rest.
 
     `data` starts at a record's start, outside quotes. Without a quote in it, every line end ends

@@ -31,7 +31,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -41,20 +41,32 @@ from psycopg import sql
 
 from orchestration.lib.feeds import Feed
 from orchestration.lib.file_formats import Quarantine
-from orchestration.lib.landing import LandingFile, scan, sha256_of
+from orchestration.lib.landing import (
+    LandingFile,
+    LandingScan,
+    UnsupportedEntry,
+    UnsupportedFile,
+    display_path,
+    scan_landing,
+    sha256_of,
+)
 from orchestration.lib.raw_copy import (
     FILE_SAVEPOINT,
     LoadStats,
     LoadTarget,
+    check_max_clock_skew,
     copy_into_raw,
     feed_lock_key,
     prepare_session,
     start_load_sql,
 )
-from orchestration.lib.raw_schema import LEDGER_TABLE, META_SCHEMA, ensure_warehouse
+from orchestration.lib.raw_schema import LEDGER_TABLE, META_SCHEMA, UNSUPPORTED_FILES_TABLE, ensure_warehouse
 from orchestration.lib.sql_text import Prepared, Template
 
 LEDGER = sql.Identifier(META_SCHEMA, LEDGER_TABLE)
+UNSUPPORTED = sql.Identifier(META_SCHEMA, UNSUPPORTED_FILES_TABLE)
+# The hash recorded for a file that cannot be read (permissions): it is quarantined with the reason.
+UNREADABLE_HASH = "unreadable"
 # The sequence of the ledger's identity column, by the name PostgreSQL gives it: the lookup draws
 # a file's load id from it before the row is written (pg_get_serial_sequence costs a catalog scan).
 LEDGER_IDS = f"{META_SCHEMA}.{LEDGER_TABLE}_load_id_seq"
@@ -84,6 +96,8 @@ class FileOutcome:
 @dataclass
 class IngestReport:
     outcomes: list[FileOutcome] = field(default_factory=list)
+    landing_dir: Path | None = None  # the folder scanned
+    unsupported: list[UnsupportedEntry] = field(default_factory=list)  # not regular files: never read
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -100,9 +114,12 @@ class IngestReport:
         return totals
 
     def summary(self) -> str:
+        scanned = f"{display_path(str(self.landing_dir))}: " if self.landing_dir else ""
+        unsupported = f", {len(self.unsupported)} unsupported (not regular files)" if self.unsupported else ""
         return (
-            f"{self.count('loaded')} loaded ({self.rows_loaded} rows), {self.count('duplicate')} duplicate, "
+            f"{scanned}{self.count('loaded')} loaded ({self.rows_loaded} rows), {self.count('duplicate')} duplicate, "
             f"{self.count('quarantined')} quarantined, {self.count('already_processed')} already processed"
+            f"{unsupported}"
         )
 
 
@@ -113,11 +130,14 @@ def pending_files(
     sources: tuple[str, ...] | None = None,
     feed_ids: Collection[str] | None = None,
     include_unrouted: bool = True,
+    found: LandingScan | None = None,
 ) -> list[LandingFile]:
-    """Files not yet in the ledger under their current (path, size, mtime)."""
+    """Files not yet in the ledger under their current (path, size, mtime); `found`: the scan
+    to use, else the landing dir is scanned (LandingDirMissing when it does not exist)."""
+    found = found or scan_landing(landing_dir, sources)
     candidates = [
         f
-        for f in scan(landing_dir, sources)
+        for f in found.files
         if (f.feed_id in feed_ids if feed_ids is not None and f.feed else True)
         and (include_unrouted or f.feed is not None)
     ]
@@ -141,14 +161,28 @@ def ingest(
     include_unrouted: bool = True,
     on_file: Callable[[FileOutcome, int, int], None] | None = None,
 ) -> IngestReport:
-    """Load every pending file (optionally of some sources/feeds only); returns what happened to each."""
-    report = IngestReport()
+    """Load every pending file (optionally of some sources/feeds only); returns what happened to each.
+
+    Raises LandingDirMissing when the landing dir does not exist (a mistyped OMNI_LANDING_DIR
+    must not look like an empty landing zone), ValueError for an OMNI_MAX_CLOCK_SKEW that is not
+    a duration.
+    """
+    report = IngestReport(landing_dir=landing_dir)
     # psycopg's own prepared statements off: the loader prepares its statements itself (sql_text)
     with psycopg.connect(url, prepare_threshold=None) as conn:
         ensure_warehouse(conn)
-        prepare_session(conn)
+        skew = check_max_clock_skew(conn)
+        prepare_session(conn, skew)
+        found = scan_landing(landing_dir, sources)
+        report.unsupported = found.unsupported
+        record_unsupported(conn, found)
         files = pending_files(
-            conn, landing_dir, sources=sources, feed_ids=feed_ids, include_unrouted=include_unrouted
+            conn,
+            landing_dir,
+            sources=sources,
+            feed_ids=feed_ids,
+            include_unrouted=include_unrouted,
+            found=found,
         )
         progress = _Progress(report, on_file, len(files))
         groups = _feed_groups(files)
@@ -160,6 +194,33 @@ def ingest(
                 batch.load(item)
             batch.commit()
     return report
+
+
+def record_unsupported(conn: psycopg.Connection, found: LandingScan) -> None:
+    """meta.unsupported_files: the entries of the scanned folders that are not regular files.
+
+    By path and kind only (their content is never read). Entries gone from a scanned folder are
+    removed, so their UNSUPPORTED_FILE finding resolves; a row seen again is not rewritten.
+    """
+    whole = "" in found.tops
+    conn.execute(
+        sql.SQL(
+            "delete from {t} where (%(whole)s or split_part(file_path, '/', 1) = any(%(tops)s))"
+            " and file_path <> all(%(paths)s)"
+        ).format(t=UNSUPPORTED),
+        {"whole": whole, "tops": found.tops, "paths": [e.relative for e in found.unsupported]},
+    )
+    if found.unsupported:
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                sql.SQL(
+                    "insert into {t} as u (file_path, file_kind, source, feed) values (%s, %s, %s, %s)"
+                    " on conflict (file_path) do update set file_kind = excluded.file_kind, last_seen_at = now()"
+                    " where u.file_kind is distinct from excluded.file_kind"
+                ).format(t=UNSUPPORTED),
+                [(e.relative, e.kind, e.source, e.feed_id) for e in found.unsupported],
+            )
+    conn.commit()
 
 
 class _Progress:
@@ -266,7 +327,15 @@ class _Batch:
         self.prepared = Prepared(conn, "omni_loader")
 
     def load(self, item: LandingFile) -> None:
-        file_hash = sha256_of(item.path)
+        try:
+            file_hash = sha256_of(item.path)
+        except UnsupportedFile:  # replaced by a symlink, FIFO, ... since the scan: the next scan lists it
+            return
+        except FileNotFoundError:  # renamed away since the scan
+            return
+        except OSError as error:  # e.g. no permission: quarantined, and not retried until it changes
+            file_hash = UNREADABLE_HASH
+            item = replace(item, problem=f"unreadable file: {error.strerror or error}")
         if not self.outcomes:
             self.started = time.monotonic()
         outcome = self._load(item, file_hash, wait=not self.outcomes)

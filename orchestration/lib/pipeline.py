@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -21,8 +24,12 @@ FAILURE_CLASS = "dagster._core.definitions.events.Failure"
 def prepare(settings: Settings | None = None) -> str:
     """Resolve (or start) the database, publish its URL to every client, create the raw layer."""
     settings = settings or load_settings()
-    url = export_environment(settings)
-    settings.landing_dir.mkdir(parents=True, exist_ok=True)
+    # The default landing zone is created on first use; one named by OMNI_LANDING_DIR is not, so
+    # that a mistyped path fails the run naming it (LandingDirMissing) instead of loading nothing.
+    named = bool(os.environ.get("OMNI_LANDING_DIR")) and settings.landing_dir != settings.home / "landing"
+    url = export_environment(settings)  # which sets OMNI_LANDING_DIR for every client
+    if not named:
+        settings.landing_dir.mkdir(parents=True, exist_ok=True)
     with psycopg.connect(url) as conn:
         ensure_warehouse(conn)
     return url
@@ -45,25 +52,31 @@ def run_everything(settings: Settings | None = None) -> tuple[bool, str]:
     from orchestration.lib.dagster_instance import prepare_dagster_home
 
     settings = settings or load_settings()
-    prepare(settings)
+    url = prepare(settings)
     prepare_dagster_home(settings)
 
     from orchestration.definitions import ALL_ASSETS_JOB, defs
+    from orchestration.lib.run_progress import StepProgress, elapsed, open_exception_summary
 
     job = defs.resolve_job_def(ALL_ASSETS_JOB)
-    with dg.DagsterInstance.get() as instance:
+    run_id = str(uuid.uuid4())  # known before the run starts, so that its progress can be followed
+    started = time.monotonic()
+    with dg.DagsterInstance.get() as instance, StepProgress(instance, run_id, len(job.graph.nodes)):
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
-            # Per-file progress is logged at INFO; Dagster's DEBUG step events would drown it.
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            run_id=run_id,
+            # The progress bar says what is at work; the console shows what needs a look
+            # (quarantined files, failures). Every message is in the run's log in the UI.
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
-        lines = [
-            f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}",
-            *step_failures(result),
-        ]
-        materialized = len(result.get_asset_materialization_events())
-        lines.append(f"  {materialized} asset materializations")
+    lines = [
+        f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'} in {elapsed(started)}",
+        *step_failures(result),
+    ]
+    materialized = len(result.get_asset_materialization_events())
+    lines.append(f"  {materialized} asset materializations")
+    lines += open_exception_summary(url)
     return result.success, "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ and column, which quarantines the file.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -46,8 +47,15 @@ from orchestration.lib.file_formats import (
     without_special_time_words,
 )
 from orchestration.lib.landing import LandingFile
-from orchestration.lib.raw_schema import RAW_SCHEMA, row_sequence
+from orchestration.lib.plain_values import NotPlainValue, PlainValueCheck, check_plain_batch
+from orchestration.lib.raw_schema import (
+    CLOCK_LIMIT_SETTING,
+    FUTURE_TIMESTAMP_RULE,
+    RAW_SCHEMA,
+    row_sequence,
+)
 from orchestration.lib.sql_text import SESSION_SETTINGS, Prepared, Template
+from orchestration.lib.value_forms import VALUE_PATTERNS, VALUE_RULES
 
 FILE_SAVEPOINT = "omni_file"  # opened by the caller before copy_into_raw; a bad file rolls back to it
 LINES_SAVEPOINT = "omni_lines"  # after a JSON lines file's lines are in, before they are read
@@ -77,15 +85,10 @@ LINES_TRUNCATE_AFTER = 50_000
 # connection (08), resources (53), operator intervention (57), system (58), internal (XX),
 # transaction rollback (40, e.g. deadlock). These abort the run; everything else quarantines.
 INFRASTRUCTURE_SQLSTATE_CLASSES = ("08", "53", "57", "58", "XX", "40")
-# [0-9] rather than \d: PostgreSQL matches it two to three times faster (these run once per
-# value of JSON lines), and a digit \d would take beyond 0-9 is not one a date or time cast takes.
-ISO_PATTERNS = {
-    "date": r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$",
-    "timestamptz": (
-        r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?\s*"
-        r"(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?\s*$"
-    ),
-}
+# The forms a number, date or time may take (value_forms): every path checks the text against
+# them before PostgreSQL parses it. [0-9] rather than \d: PostgreSQL matches it two to three times
+# faster (these run once per value of JSON lines).
+ISO_PATTERNS = VALUE_PATTERNS
 
 
 @dataclass(frozen=True)
@@ -119,20 +122,55 @@ class _CheckedPathNeeded(Exception):
     pass
 
 
-def prepare_session(conn: psycopg.Connection) -> None:
-    """Once per loading connection."""
+def prepare_session(conn: psycopg.Connection, max_clock_skew: str | None = None) -> None:
+    """Once per loading connection; `max_clock_skew` as max_clock_skew() returns it."""
     # Offset-less timestamps are UTC (contract); temp_buffers must be set before the first
     # temporary table of the session, and large files want more than the 8 MB default. The
     # per-file statements are prepared, and their parameters only pick rows by key: planning
     # them once is enough. The lines table lives as long as the session: creating a temporary
     # table per file (catalog rows written and deleted) cost more than loading a small file.
+    # DateStyle is fixed too: only ISO 8601 reaches a cast (value_forms), which every DateStyle
+    # reads alike, but a server's odd default must not matter anywhere.
     conn.execute(
         sql.SQL(
-            "set timezone = 'UTC'; set temp_buffers = '256MB'; {}; set plan_cache_mode = force_generic_plan;"
+            "set timezone = 'UTC'; set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres';"
+            " set temp_buffers = '256MB'; {}; set plan_cache_mode = force_generic_plan;"
+            " select set_config('omni.max_clock_skew', {}, false);"
             " create temporary table if not exists {} (line text, {} bigint generated always as identity)"
-        ).format(sql.SQL(SESSION_SETTINGS), sql.Identifier("_omni_lines"), sql.Identifier(ROW_NUMBER))
+        ).format(
+            sql.SQL(SESSION_SETTINGS),
+            sql.Literal(max_clock_skew or max_clock_skew_setting()),
+            sql.Identifier("_omni_lines"),
+            sql.Identifier(ROW_NUMBER),
+        )
     )
     conn.commit()
+
+
+MAX_CLOCK_SKEW_ENV = "OMNI_MAX_CLOCK_SKEW"
+DEFAULT_MAX_CLOCK_SKEW = "1 day"
+
+
+def max_clock_skew_setting() -> str:
+    """OMNI_MAX_CLOCK_SKEW as PostgreSQL reads an interval: seconds (`86400`), words (`1 day`,
+    `12 hours`) or ISO 8601 (`P1D`, `PT12H`); checked by check_max_clock_skew."""
+    return os.environ.get(MAX_CLOCK_SKEW_ENV, "").strip() or DEFAULT_MAX_CLOCK_SKEW
+
+
+def check_max_clock_skew(conn: psycopg.Connection) -> str:
+    """The setting, or ValueError saying what to write when it is not a duration of at least zero."""
+    value = max_clock_skew_setting()
+    try:
+        with conn.transaction():
+            row = conn.execute("select %s::interval >= interval '0'", (value,)).fetchone()
+    except psycopg.errors.DataError:
+        row = None
+    if not row or not row[0]:
+        raise ValueError(
+            f"{MAX_CLOCK_SKEW_ENV}={value!r} is not a duration of at least zero: give seconds (86400),"
+            " words ('1 day', '12 hours') or ISO 8601 ('P1D')"
+        )
+    return value
 
 
 def feed_lock_key(feed: Feed) -> str:
@@ -156,6 +194,12 @@ def start_load_sql(feed: Feed, file_format: str | None, load_id: sql.Composable)
         ).format(sql.Literal(f"{RAW_SCHEMA}.{feed.raw_table}"), sql.Literal(1 + PREALLOCATED_PAGES)),
         sql.SQL("set_config('omni.load_id', {}::text, true)").format(load_id),
         sql.SQL("setval({}::regclass, 1, false)").format(sql.Literal(row_sequence(feed))),
+        # the newest clock a row may carry (raw_schema.value_checks): the wall clock at load
+        # (the transaction's start) plus OMNI_MAX_CLOCK_SKEW
+        sql.SQL(
+            "set_config({}, (now() + coalesce(nullif(current_setting('omni.max_clock_skew', true), ''), {})"
+            "::interval)::text, true)"
+        ).format(sql.Literal(CLOCK_LIMIT_SETTING), sql.Literal(DEFAULT_MAX_CLOCK_SKEW)),
     ]
     if file_format == "jsonl":
         items.append(sql.SQL("setval({}::regclass, 1, false)").format(sql.Literal(LINES_NUMBERS)))
@@ -251,14 +295,15 @@ def _load_direct(
             check_header(feed, columns)
             if set(columns) - known:
                 raise _CheckedPathNeeded
-            chunks: Iterator[bytes] = parquet_as_csv(item)
-            rows = _copy_guarded(conn, feed, columns, chunks, load_id, header=False)
+            chunks: Iterator[bytes] = parquet_as_csv(item, lambda batch: check_plain_batch(feed, batch))
+            rows = _copy_guarded(conn, feed, columns, chunks, load_id, header=False, check=None)
         else:
             with csv_file(item) as (columns, chunks):
                 check_header(feed, columns)
                 if set(columns) - known:
                     raise _CheckedPathNeeded
-                rows = _copy_guarded(conn, feed, columns, chunks, load_id, header=True)
+                check = PlainValueCheck(feed, columns, header=True)
+                rows = _copy_guarded(conn, feed, columns, chunks, load_id, header=True, check=check)
     except psycopg.Error as error:
         if load_id is None or _is_infrastructure(error):
             raise
@@ -276,20 +321,27 @@ def _copy_guarded(
     chunks: Iterator[bytes],
     load_id: int | None,
     header: bool,
+    check: PlainValueCheck | None,
 ) -> int:
+    """Rows copied; _CheckedPathNeeded when a chunk holds a special time word or a value in a
+    form the contract refuses (`check`: CSV; Parquet checks its batches as they are read)."""
+    data = without_special_time_words(chunks)
     try:
-        return _copy(
+        rows = _copy(
             conn,
             _direct_copy_sql(feed, tuple(columns), header, load_id is not None),
-            without_special_time_words(chunks),
+            check.chunks(data) if check else data,
             None if load_id is None else (load_id, header),
         )
-    except SpecialWordFound as found:
+    except (SpecialWordFound, NotPlainValue) as found:
         raise _CheckedPathNeeded from found
     except psycopg.errors.QueryCanceled as cancelled:  # COPY aborted by the raise above, on some drivers
-        if isinstance(cancelled.__context__, SpecialWordFound):
+        if isinstance(cancelled.__context__, SpecialWordFound | NotPlainValue):
             raise _CheckedPathNeeded from cancelled
         raise
+    if check and check.checked and check.rows != rows:  # PostgreSQL read the records otherwise
+        raise _CheckedPathNeeded
+    return rows
 
 
 @cache
@@ -435,22 +487,23 @@ def _channel_queries(feed: Feed) -> tuple[Template, Template, Template]:
 
 
 def is_valid_sql(column: Column, value: sql.Composable) -> sql.Composable:
-    """SQL that is true when the text `value` is a well-formed value of the column's type."""
+    """SQL that is true when the text `value` is a well-formed value of the column's type, in a
+    form the contract accepts (value_forms)."""
     valid = sql.SQL("pg_input_is_valid({}, {})").format(value, sql.Literal(column.type))
-    pattern = ISO_PATTERNS.get(column.type)
+    pattern = VALUE_PATTERNS.get(column.type)
     if pattern:
         valid = sql.SQL("({} ~ {} and {})").format(value, sql.Literal(pattern), valid)
     return valid
 
 
 def _staged_type(column: Column) -> str:
-    """Dates and times stage as checked text (see ISO_PATTERNS); other types parse during COPY."""
-    return "text" if column.type in ISO_PATTERNS else column.type
+    """Numbers, dates and times stage as checked text (value_forms); booleans parse during COPY."""
+    return "text" if column.type in VALUE_PATTERNS else column.type
 
 
 def _create_load_table(conn: psycopg.Connection, feed: Feed, columns: list[str]) -> None:
     known = {c.name: c for c in feed.columns}
-    not_null = set(feed.not_null_columns)
+    not_null = set(feed.required_value_columns)
     defs = []
     for name in columns:
         column = known.get(name)
@@ -460,11 +513,11 @@ def _create_load_table(conn: psycopg.Connection, feed: Feed, columns: list[str])
         parts = [sql.Identifier(name), sql.SQL(_staged_type(column))]
         if name in not_null:
             parts.append(sql.SQL("not null"))
-        if column.type in ISO_PATTERNS:
+        if column.type in VALUE_PATTERNS:
             # The constraint's name is what PostgreSQL reports, with the line, when a value breaks it.
             parts.append(
                 sql.SQL("constraint {} check ({})").format(
-                    sql.Identifier(f"{name}: not an ISO 8601 {column.type}"),
+                    sql.Identifier(f"{name}: {VALUE_RULES[column.type]}"),
                     is_valid_sql(column, sql.Identifier(name)),
                 )
             )
@@ -595,14 +648,14 @@ def _jsonl_load(feed: Feed, channel_id: str | None) -> Template:
     rn = sql.Identifier(ROW_NUMBER)
     known = sql.Literal([c.name for c in feed.columns])
     clock = sql.SQL("(j ->> {})").format(sql.Literal(feed.time_column))
-    not_null = set(feed.not_null_columns)
+    not_null = set(feed.required_value_columns)
     refusals: list[sql.Composable] = []
     for col in feed.columns:
         value = sql.SQL("(j ->> {})").format(sql.Literal(col.name))
         if col.name in not_null:
             refusals.append(sql.SQL("{} is null").format(value))
-        if col.type in ISO_PATTERNS:
-            refusals.append(sql.SQL("{} !~ {}").format(value, sql.Literal(ISO_PATTERNS[col.type])))
+        if col.type in VALUE_PATTERNS:
+            refusals.append(sql.SQL("{} !~ {}").format(value, sql.Literal(VALUE_PATTERNS[col.type])))
     if feed.path_scope and channel_id is not None:
         refusals.append(
             sql.SQL("(j ->> {}) is distinct from {}").format(
@@ -695,8 +748,8 @@ def _jsonl_problem(conn: psycopg.Connection, item: LandingFile, feed: Feed) -> s
 
 @cache
 def _jsonl_checked(feed: Feed) -> list[Column]:
-    """The columns whose values can be unusable: typed ones, and the key, scope and clock."""
-    not_null = set(feed.not_null_columns)
+    """The columns whose values can be unusable: typed ones, and those whose value is required."""
+    not_null = set(feed.required_value_columns)
     return [c for c in feed.columns if c.name in not_null or c.type != "text"]
 
 
@@ -705,7 +758,7 @@ def _jsonl_diagnosis(feed: Feed, channel_id: str | None) -> str:
     """One row: first line not a JSON object, the fields present, first line of another channel
     and its channel, then for each _jsonl_checked column its first unusable line and value."""
     rn = sql.Identifier(ROW_NUMBER)
-    not_null = set(feed.not_null_columns)
+    not_null = set(feed.required_value_columns)
     problems = []
     for col in _jsonl_checked(feed):
         value = sql.SQL("(j ->> {})").format(sql.Literal(col.name))
@@ -772,14 +825,17 @@ _CONTEXT = re.compile(r"line (?P<line>\d+)(?:, column (?P<column>[^:]+))?")
 
 def _describe_db_error(error: psycopg.Error, item: LandingFile) -> str:
     message = (error.diag.message_primary or str(error)).strip()
+    column = None
     if isinstance(error, psycopg.errors.NotNullViolation) and error.diag.column_name:
         message = f"missing value in required column {error.diag.column_name}"
-    elif isinstance(error, psycopg.errors.CheckViolation) and error.diag.constraint_name:
-        message = f"column {error.diag.constraint_name}"  # constraints are named "<column>: <rule>"
+    elif isinstance(error, psycopg.errors.CheckViolation) and ": " in (error.diag.constraint_name or ""):
+        # constraints are named "<column>: <rule>" (here and raw_schema.value_checks)
+        column, message = (error.diag.constraint_name or "").split(": ", 1)
+        if message == FUTURE_TIMESTAMP_RULE:
+            message = f"future timestamp: more than OMNI_MAX_CLOCK_SKEW ({max_clock_skew_setting()}) after the wall clock at load"
     found = _CONTEXT.search(error.diag.context or "")
+    column = column or (found["column"] if found else None)
     if found and item.file_format == "csv":
-        where = f"line {found['line']}"
-        if found["column"]:
-            where += f", column {found['column']}"
+        where = f"line {found['line']}" + (f", column {column}" if column else "")
         return f"{where}: {message}"
-    return message
+    return f"column {column}: {message}" if column else message

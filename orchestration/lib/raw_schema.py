@@ -71,6 +71,20 @@ create unique index if not exists file_ledger_loaded_hash
 create index if not exists file_ledger_seen on {META_SCHEMA}.{LEDGER_TABLE} (file_path, size_bytes, mtime_ns);
 """
 
+# Entries of the landing zone that are not regular files (symlinks, FIFOs, sockets, devices):
+# never opened, listed here for UNSUPPORTED_FILE while they are there (landing.scan_landing).
+UNSUPPORTED_FILES_TABLE = "unsupported_files"
+UNSUPPORTED_FILES_DDL = f"""
+create table if not exists {META_SCHEMA}.{UNSUPPORTED_FILES_TABLE} (
+    file_path      text primary key,
+    file_kind      text not null,
+    source         text,
+    feed           text,
+    first_seen_at  timestamptz not null default now(),
+    last_seen_at   timestamptz not null default now()
+);
+"""
+
 
 def pages_of_loads(conn: psycopg.Connection, loads: Sequence[int]) -> sql.Composable:
     """`ctid >= '(p,0)'::tid`: a TID range of a raw table holding every row of `loads`.
@@ -87,6 +101,78 @@ def pages_of_loads(conn: psycopg.Connection, loads: Sequence[int]) -> sql.Compos
     ).fetchone()
     first = row[0] if row else 0
     return sql.SQL("ctid >= {}::tid").format(sql.Literal(f"({first},0)"))
+
+
+# The wall clock at load plus OMNI_MAX_CLOCK_SKEW, set by the loader for each file it loads
+# (raw_copy.start_load_sql). Declared IMMUTABLE although it reads a setting, on purpose: a
+# CHECK constraint's expression is prepared once per statement, and PostgreSQL then folds an
+# immutable call without arguments into a constant, so the future-timestamp check costs a
+# comparison per row (reading the setting per row cost a COPY a third of its time). Unset (any
+# writer but the loader, a restore): null, and the check passes.
+CLOCK_LIMIT_FUNCTION = f"{META_SCHEMA}.omni_clock_limit"
+CLOCK_LIMIT_SETTING = "omni.clock_limit"
+CLOCK_LIMIT_DDL = f"""
+create or replace function {CLOCK_LIMIT_FUNCTION}() returns timestamptz
+language sql immutable parallel safe
+as $$ select nullif(current_setting('{CLOCK_LIMIT_SETTING}', true), '')::timestamptz $$
+"""
+FUTURE_TIMESTAMP_RULE = "future timestamp (over OMNI_MAX_CLOCK_SKEW)"
+
+
+def value_checks(feed: Feed) -> dict[str, sql.Composable]:
+    """CHECK constraints of a raw table, by name (`<column>: <rule>`, what a refusal reports).
+
+    Every path into the table (direct COPY, JSON lines, the checked path) meets them, in the
+    database and per row: a required value that is empty, a numeric value beyond its column's
+    range (NaN and Infinity too: NaN sorts above every number), a clock beyond the wall clock
+    plus OMNI_MAX_CLOCK_SKEW. Added NOT VALID to tables that exist: rows loaded before are not
+    re-checked (the staging models skip them, docs/quality.md).
+    """
+    checks: dict[str, sql.Composable] = {}
+    not_null = set(feed.not_null_columns)
+    for name in feed.required_value_columns:
+        if name not in not_null:  # those are NOT NULL columns already
+            checks[f"{name}: missing value"] = sql.SQL("{} is not null").format(sql.Identifier(name))
+    for col in feed.columns:
+        limit = col.value_limit
+        if limit is not None:
+            checks[f"{col.name}: NaN, infinite or beyond {limit:,}"] = sql.SQL("{} between {} and {}").format(
+                sql.Identifier(col.name), sql.Literal(-limit), sql.Literal(limit)
+            )
+    checks[f"{feed.time_column}: {FUTURE_TIMESTAMP_RULE}"] = sql.SQL("{} <= {}()").format(
+        sql.Identifier(feed.time_column), sql.SQL(CLOCK_LIMIT_FUNCTION)
+    )
+    too_long = [name for name in checks if len(name.encode()) > 63]
+    assert not too_long, f"constraint names beyond PostgreSQL's 63 bytes: {too_long}"
+    return checks
+
+
+def _sync_value_checks(conn: psycopg.Connection) -> None:
+    """Add the missing value_checks (NOT VALID) and drop those the registry no longer makes.
+
+    Only what differs is altered: ALTER TABLE locks the table exclusively.
+    """
+    present: dict[str, set[str]] = {}
+    for table, name in conn.execute(
+        "select c.relname, k.conname from pg_constraint k join pg_class c on c.oid = k.conrelid"
+        " join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = %s and k.contype = 'c' and k.conname like '%%: %%'",
+        (RAW_SCHEMA,),
+    ).fetchall():
+        present.setdefault(table, set()).add(name)
+    for feed in FEEDS:
+        table = sql.Identifier(RAW_SCHEMA, feed.raw_table)
+        wanted = value_checks(feed)
+        have = present.get(feed.raw_table, set())
+        for name in sorted(have - set(wanted)):
+            conn.execute(sql.SQL("alter table {} drop constraint {}").format(table, sql.Identifier(name)))
+        for name, condition in wanted.items():
+            if name not in have:
+                conn.execute(
+                    sql.SQL("alter table {} add constraint {} check ({}) not valid").format(
+                        table, sql.Identifier(name), condition
+                    )
+                )
 
 
 def column_ddl(feed: Feed) -> list[sql.Composable]:
@@ -133,8 +219,11 @@ def ensure_warehouse(conn: psycopg.Connection) -> None:
         conn.execute(f"create schema if not exists {RAW_SCHEMA}")
         conn.execute(f"create schema if not exists {META_SCHEMA}")
         conn.execute(LEDGER_DDL)
+        conn.execute(UNSUPPORTED_FILES_DDL)
+        conn.execute(CLOCK_LIMIT_DDL)
         for feed in FEEDS:
             conn.execute(raw_table_ddl(feed))
+        _sync_value_checks(conn)
         _upgrade_row_numbering(conn)
         _drop_per_row_file_hash(conn)
         _drop_load_id_indexes(conn)

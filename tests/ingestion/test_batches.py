@@ -367,7 +367,7 @@ def test_json_lines_checks_and_extra_fields(db_url: str, landing: Path) -> None:
     extra = [dict(r, event_id=f"x{i}") for i, r in enumerate(base)]
     extra[1]["till"] = 7
     (folder / "a_extra.jsonl").write_bytes(lines(extra))
-    # a required, nullable field missing from some lines: null there; the file loads
+    # a required value missing from some lines: the file is quarantined (contract section 5)
     sparse = [dict(r, event_id=f"s{i}") for i, r in enumerate(base)]
     del sparse[0]["qty"]
     (folder / "b_sparse.jsonl").write_bytes(lines(sparse))
@@ -385,12 +385,13 @@ def test_json_lines_checks_and_extra_fields(db_url: str, landing: Path) -> None:
     ledger = _ledger(db_url)
     assert {name: status for name, (status, *_) in ledger.items()} == {
         "a_extra.jsonl": "loaded",
-        "b_sparse.jsonl": "loaded",
+        "b_sparse.jsonl": "quarantined",
         "c_no_qty.jsonl": "quarantined",
         "d_bad_qty.jsonl": "quarantined",
         "e_other.jsonl": "quarantined",
         "f_reserved.jsonl": "quarantined",
     }
+    assert "line 1, column qty: missing value" in ledger["b_sparse.jsonl"][2]
     assert "missing required column(s) qty" in ledger["c_no_qty.jsonl"][2]
     assert "line 2, column qty: invalid integer 'two'" in ledger["d_bad_qty.jsonl"][2]
     assert (
@@ -400,9 +401,6 @@ def test_json_lines_checks_and_extra_fields(db_url: str, landing: Path) -> None:
     assert _query(
         db_url, "select event_id, _extra, qty, _row_number from raw.channel__orders order by 1"
     ) == [
-        ("s0", None, None, 1),
-        ("s1", None, 2, 2),
-        ("s2", None, 3, 3),
         ("x0", {}, 1, 1),
         ("x1", {"till": "7"}, 2, 2),
         ("x2", {}, 3, 3),

@@ -121,7 +121,7 @@ BAD_INPUTS = {
             b"event_id,location_id,sku,qty,event_ts\ne1,S1,A,1,2026-11-01T00:00:00Z\n"
             b"e2,S1,A,twelve,2026-11-01T00:00:00Z\n",
         ),
-        "line 3, column qty: invalid input syntax for type integer",
+        "line 3, column qty: not a plain decimal integer",
     ),
     "bad_timestamp": (
         lambda feed: (
@@ -136,7 +136,7 @@ BAD_INPUTS = {
     ),
     "date_word_instead_of_iso": (
         lambda feed: ("bad.csv", b"event_id,location_id,sku,qty,event_ts\ne1,S1,A,1,now\n"),
-        "line 2: column event_ts: not an ISO 8601 timestamptz",
+        "line 2, column event_ts: not an ISO 8601 timestamptz",
     ),
     "wrong_encoding": (
         lambda feed: (

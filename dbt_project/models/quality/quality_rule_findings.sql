@@ -141,6 +141,20 @@ count_variances as (
     where beyond_tolerance
 ),
 
+unusable_raw_rows as (
+    -- rows staging skipped (a required value missing, a number out of range): see the row
+    select
+        'INVALID_VALUE' as exception_type,
+        split_part(feed, '/', 1) as source_system,
+        feed,
+        location_id,
+        sku,
+        jsonb_build_object('load_id', load_id, 'row_number', row_number, 'raw_row', raw_row,
+            'rule', 'a required value is missing or a number is beyond its column''s range') as details,
+        load_id::text || '|' || row_number::text as finding_key
+    from {{ ref('stg_raw__unusable_rows') }}
+),
+
 findings as (
     select * from negative_on_hand
     union all select * from oversold_positions
@@ -148,6 +162,7 @@ findings as (
     union all select * from overdue_transfers
     union all select * from count_variances
     union all select * from reservations_not_released
+    union all select * from unusable_raw_rows
 )
 
 select

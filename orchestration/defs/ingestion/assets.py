@@ -6,16 +6,28 @@ and become MALFORMED_FILE exceptions downstream.
 """
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 
 import dagster as dg
 
 from orchestration.defs.resources import Warehouse
 from orchestration.defs.retry import reporting_outages, warehouse_retry_policy
 from orchestration.lib.feeds import FEEDS, Feed
+from orchestration.lib.landing import LandingDirMissing
 from orchestration.lib.loader import FileOutcome, IngestReport, ingest
 
 INGESTION_POOL = "omni_ingestion"
 UNROUTED_KEY = dg.AssetKey(["raw", "unrouted_files"])
+
+
+@contextmanager
+def refusing_bad_settings() -> Iterator[None]:
+    """A missing landing dir or a bad OMNI_MAX_CLOCK_SKEW fails the step with one line saying what to fix."""
+    try:
+        yield
+    except (LandingDirMissing, ValueError) as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from None
 
 
 def raw_asset_key(feed: Feed) -> dg.AssetKey:
@@ -44,6 +56,12 @@ def _spec(feed: Feed) -> dg.AssetSpec:
         kinds={"postgres"},
         owners=[f"team:{feed.owner_team}"],
         tags={"source": feed.source, "feed_kind": feed.kind},
+        # The feed's SLA as Dagster freshness: the UI marks a feed overdue past it (warn) and
+        # four times it (fail), as `dbt source freshness` does from the same registry.
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            warn_window=timedelta(minutes=feed.sla_minutes),
+            fail_window=timedelta(minutes=4 * feed.sla_minutes),
+        ),
         metadata={
             "dagster/column_schema": _column_schema(feed),
             "dagster/table_name": f"raw.{feed.raw_table}",
@@ -91,7 +109,7 @@ def ingest_feeds(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Ite
     selected = [f for f in FEEDS if raw_asset_key(f) in context.selected_asset_keys]
     # Files in an unknown folder under a selected source are quarantined by whichever run sees them.
     url = warehouse.url()
-    with reporting_outages(url):
+    with reporting_outages(url), refusing_bad_settings():
         report = ingest(
             url,
             warehouse.landing_dir(),
@@ -100,6 +118,10 @@ def ingest_feeds(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Ite
             on_file=_logger(context),
         )
     context.log.info(f"ingest: {report.summary()}")
+    for entry in report.unsupported:  # by path and kind only: such an entry is never opened
+        context.log.warning(
+            f"{entry.relative}: a {entry.kind}, not a regular file: not read (UNSUPPORTED_FILE)"
+        )
     for feed in selected:
         yield dg.MaterializeResult(asset_key=raw_asset_key(feed), metadata=_feed_metadata(report, feed))
 
@@ -108,6 +130,7 @@ def ingest_feeds(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Ite
     key=UNROUTED_KEY,
     group_name="ingestion",
     kinds={"postgres"},
+    owners=["team:integration"],
     pool=INGESTION_POOL,
     retry_policy=warehouse_retry_policy(),
     description="Landing files that belong to no known feed (wrong folder, unknown source or file type): "
@@ -115,7 +138,7 @@ def ingest_feeds(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Ite
 )
 def unrouted_files(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     url = warehouse.url()
-    with reporting_outages(url):
+    with reporting_outages(url), refusing_bad_settings():
         report = ingest(url, warehouse.landing_dir(), feed_ids=set(), on_file=_logger(context))
     unrouted = [o for o in report.outcomes if o.feed is None]
     return dg.MaterializeResult(

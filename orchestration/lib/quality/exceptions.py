@@ -7,6 +7,7 @@ A build gathers the *current* findings into a temporary table, set-based:
 - DUPLICATE_EVENT: one per event_id delivered more than once (raw keeps every delivered row), from
   the incremental dbt model stg_raw__duplicate_events (a scan of the raw tables until it exists);
 - OUT_OF_ORDER_SNAPSHOT: one per snapshot delivered after a newer snapshot of the same scope;
+- UNSUPPORTED_FILE, FILE_REWRITTEN, CONFLICTING_SNAPSHOT: what was delivered (file_findings.py);
 - Great Expectations: one per failing key of the latest validation of each suite
   (quality.gx_findings; STALE_FEED, UNKNOWN_SKU, UNKNOWN_LOCATION, NEGATIVE_QUANTITY, ...);
 - dbt rules: the rows of the dbt model `quality_rule_findings` when it exists (NEGATIVE_ON_HAND,
@@ -31,6 +32,7 @@ import psycopg
 from psycopg import sql
 
 from orchestration.lib.feeds import FEEDS, Feed
+from orchestration.lib.quality.file_findings import conflicting_snapshots, rewritten_files, unsupported_files
 from orchestration.lib.quality.schema import QUALITY_SCHEMA, ensure_quality_schema, relation_exists
 from orchestration.lib.quality.settings import (
     OwnerTeamRule,
@@ -57,6 +59,8 @@ ACKNOWLEDGEABLE_TYPES = (
     "DUPLICATE_EVENT",
     "OUT_OF_ORDER_SNAPSHOT",
     "LATE_EVENTS",
+    "FILE_REWRITTEN",
+    "CONFLICTING_SNAPSHOT",
 )
 # Columns the dbt model must have; `finding_key` (text) is optional and tells apart two findings
 # of the same type, feed, location and sku (e.g. OVERSOLD per channel).
@@ -417,6 +421,9 @@ def build_inventory_exceptions(url: str, directory: Path | None = None) -> Excep
                         _duplicate_events(conn, feed, settings)
             for feed in snapshot_feeds:
                 _out_of_order_snapshots(conn, feed, settings)
+                conflicting_snapshots(conn, feed, settings)
+            unsupported_files(conn, settings)
+            rewritten_files(conn, settings)
             _gx_findings(conn)
             report.dbt_findings = _dbt_findings(conn, settings)
             if as_of is not None:
@@ -545,14 +552,15 @@ def list_exceptions(
     exception_type: str | None = None,
     owner_team: str | None = None,
     limit: int = 100,
-) -> list[tuple]:
-    """Exceptions with their acknowledgement, blocking and newest first (`omni-inventory exceptions list`)."""
+) -> tuple[list[tuple], int]:
+    """Exceptions with their acknowledgement, blocking and newest first (`omni-inventory exceptions
+    list`), and how many match in all (the list stops at `limit`)."""
     with psycopg.connect(url) as conn:
         ensure_quality_schema(conn)
-        return conn.execute(
+        rows = conn.execute(
             sql.SQL(
                 "select e.exception_id, e.exception_type, e.severity, e.feed, e.location_id, e.sku, e.owner_team,"
-                " e.status, e.last_seen_at, a.acknowledged_by from {exceptions} e"
+                " e.status, e.last_seen_at, a.acknowledged_by, count(*) over () from {exceptions} e"
                 " left join {acks} a using (exception_id)"
                 " where (%(status)s::text is null or e.status = %(status)s)"
                 " and (%(type)s::text is null or e.exception_type = %(type)s)"
@@ -562,3 +570,4 @@ def list_exceptions(
             ).format(exceptions=EXCEPTIONS, acks=ACKNOWLEDGEMENTS),
             {"status": status, "type": exception_type, "team": owner_team, "limit": limit},
         ).fetchall()
+    return [row[:-1] for row in rows], (rows[0][-1] if rows else 0)
