@@ -15,7 +15,9 @@ from orchestration.lib.settings import load_settings
 
 def scratch_warehouse(name: str) -> str:
     """A fresh database `name` with the raw layer, on OMNI_DATABASE_URL's server or a scratch embedded one."""
-    server = load_settings().database_url or embedded_postgres.start(Path(tempfile.gettempdir()) / "omni-bench-pg")
+    server = load_settings().database_url or embedded_postgres.start(
+        Path(tempfile.gettempdir()) / "omni-bench-pg"
+    )
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
         conn.execute(f'create database "{name}"')

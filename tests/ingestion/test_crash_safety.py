@@ -23,7 +23,9 @@ def _big_sales_file(folder: Path) -> Path:
     with open(path, "w") as handle:
         handle.write("event_id,location_id,sku,qty,event_ts\n")
         for i in range(ROWS):
-            handle.write(f"big{i},S{i % 300:04d},SKU{i % 5000:05d},{i % 7 + 1},2026-11-01T{i % 24:02d}:00:00Z\n")
+            handle.write(
+                f"big{i},S{i % 300:04d},SKU{i % 5000:05d},{i % 7 + 1},2026-11-01T{i % 24:02d}:00:00Z\n"
+            )
     return path
 
 
@@ -36,7 +38,9 @@ def test_killed_load_leaves_no_partial_rows_and_rerun_loads_once(db_url: str, la
         "import sys; from pathlib import Path; from orchestration.lib.loader import ingest; "
         "ingest(sys.argv[1], Path(sys.argv[2]))"
     )
-    child = subprocess.Popen([sys.executable, "-c", script, db_url, str(landing)], cwd=Path(__file__).parents[2])
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, db_url, str(landing)], cwd=Path(__file__).parents[2]
+    )
     # Only this test's database: other tests' loads run on the same server at the same time.
     loader_copying = (
         "select count(*) from pg_stat_activity where datname = current_database()"
@@ -70,14 +74,18 @@ def test_killed_load_leaves_no_partial_rows_and_rerun_loads_once(db_url: str, la
             assert time.monotonic() < deadline, "the killed loader's session outlived it by 30 s"
             time.sleep(0.05)
         statuses = dict(conn.execute("select file_path, status from meta.file_ledger").fetchall())
-        big_rows = conn.execute("select count(*) from raw.pos__sales where event_id like 'big%%'").fetchone()[0]
+        big_rows = conn.execute("select count(*) from raw.pos__sales where event_id like 'big%%'").fetchone()[
+            0
+        ]
     assert "pos/sales/big_sales.csv" not in statuses
     assert big_rows == 0
 
     report = ingest(db_url, landing)
 
     with psycopg.connect(db_url) as conn:
-        total = conn.execute("select count(*), count(distinct (_load_id, _row_number)) from raw.pos__sales").fetchone()
+        total = conn.execute(
+            "select count(*), count(distinct (_load_id, _row_number)) from raw.pos__sales"
+        ).fetchone()
     assert total == (ROWS + 3, ROWS + 3)
     assert ingest(db_url, landing).outcomes == []
     assert report.count("quarantined") == 0

@@ -8,9 +8,23 @@ from orchestration.lib.feed_docs import FEEDS_DOC, render
 from orchestration.lib.feeds import FEEDS, SOURCES
 
 CONTRACT_FEEDS = {
-    "erp/items", "erp/locations", "erp/stock_policy", "erp/channel_policy", "erp/purchase_orders", "erp/transfers",
-    "erp/book_inventory", "erp/gl_balances", "wms/inventory", "wms/movements", "pos/inventory", "pos/sales",
-    "oms/reservations", "oms/order_lines", "oms/returns", "channel/orders", "channel/listings",
+    "erp/items",
+    "erp/locations",
+    "erp/stock_policy",
+    "erp/channel_policy",
+    "erp/purchase_orders",
+    "erp/transfers",
+    "erp/book_inventory",
+    "erp/gl_balances",
+    "wms/inventory",
+    "wms/movements",
+    "pos/inventory",
+    "pos/sales",
+    "oms/reservations",
+    "oms/order_lines",
+    "oms/returns",
+    "channel/orders",
+    "channel/listings",
 }
 
 

@@ -43,7 +43,11 @@ def sales_rows(draw: st.DrawFn) -> list[dict[str, object]]:
 
 
 def _csv_bytes(
-    rows: list[dict[str, object]], columns: list[str], newline: str, bom: bool, quoting: int = csv.QUOTE_MINIMAL
+    rows: list[dict[str, object]],
+    columns: list[str],
+    newline: str,
+    bom: bool,
+    quoting: int = csv.QUOTE_MINIMAL,
 ) -> bytes:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator=newline, quoting=quoting)
@@ -66,9 +70,17 @@ def _as_tuples(rows: list[dict[str, object]]) -> list[tuple]:
 
 
 @FUZZ
-@given(rows=sales_rows(), order=st.permutations([c.name for c in SALES.columns]),
-       newline=st.sampled_from(["\n", "\r\n"]), bom=st.booleans(), as_jsonl=st.booleans(), quote_all=st.booleans())
-def test_valid_hostile_text_round_trips_exactly(db_url: str, rows, order, newline, bom, as_jsonl, quote_all) -> None:
+@given(
+    rows=sales_rows(),
+    order=st.permutations([c.name for c in SALES.columns]),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    bom=st.booleans(),
+    as_jsonl=st.booleans(),
+    quote_all=st.booleans(),
+)
+def test_valid_hostile_text_round_trips_exactly(
+    db_url: str, rows, order, newline, bom, as_jsonl, quote_all
+) -> None:
     name = f"fuzz_{uuid.uuid4().hex}"
     with tempfile.TemporaryDirectory() as tmp:
         landing = Path(tmp)
@@ -78,7 +90,9 @@ def test_valid_hostile_text_round_trips_exactly(db_url: str, rows, order, newlin
             (folder / f"{name}.jsonl").write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
         else:
             if not quote_all:  # valid minimal-quoting CSV: a bare CR is only legal inside quotes
-                rows = [{k: v.replace("\r", " ") if isinstance(v, str) else v for k, v in r.items()} for r in rows]
+                rows = [
+                    {k: v.replace("\r", " ") if isinstance(v, str) else v for k, v in r.items()} for r in rows
+                ]
             quoting = csv.QUOTE_NONNUMERIC if quote_all else csv.QUOTE_MINIMAL
             (folder / f"{name}.csv").write_bytes(_csv_bytes(rows, list(order), newline, bom, quoting))
         report = ingest(db_url, landing)
@@ -118,7 +132,9 @@ def corrupted_file(draw: st.DrawFn) -> bytes:
 
 @FUZZ
 @given(data=corrupted_file(), suffix=st.sampled_from([".csv", ".jsonl", ".csv.gz", ".parquet"]))
-def test_corrupted_files_never_crash_and_never_block_good_files(db_url: str, data: bytes, suffix: str) -> None:
+def test_corrupted_files_never_crash_and_never_block_good_files(
+    db_url: str, data: bytes, suffix: str
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         landing = Path(tmp)
         folder = feed_dir(landing, SALES)
@@ -141,9 +157,18 @@ def test_corrupted_files_never_crash_and_never_block_good_files(db_url: str, dat
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
-def test_end_of_data_marker_line_quarantines_instead_of_cutting_the_file(db_url: str, landing: Path, newline: str) -> None:
-    body = newline.join(["event_id,location_id,sku,qty,event_ts", "e1,S1,A,1,2026-11-01T00:00:00Z", "\\.",
-                         "e2,S1,A,1,2026-11-01T00:00:00Z", ""])
+def test_end_of_data_marker_line_quarantines_instead_of_cutting_the_file(
+    db_url: str, landing: Path, newline: str
+) -> None:
+    body = newline.join(
+        [
+            "event_id,location_id,sku,qty,event_ts",
+            "e1,S1,A,1,2026-11-01T00:00:00Z",
+            "\\.",
+            "e2,S1,A,1,2026-11-01T00:00:00Z",
+            "",
+        ]
+    )
     (feed_dir(landing, SALES) / "cut.csv").write_bytes(body.encode())
     (outcome,) = ingest(db_url, landing).outcomes
     assert outcome.status == "quarantined" and "end-of-data marker" in outcome.reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -89,6 +90,7 @@ def test_blocking_gate_stops_replenishment_on_bad_data_only(
     )
 
     with dg.instance_for_test() as instance:
+        run_started = time.monotonic()
         bad = run_everything(instance)
         evaluations = {(e.asset_key, e.check_name): e for e in bad.get_asset_check_evaluations()}
         materialized = {e.asset_key for e in bad.get_asset_materialization_events()}
@@ -107,7 +109,8 @@ def test_blocking_gate_stops_replenishment_on_bad_data_only(
         assert INVENTORY_EXCEPTIONS_KEY in materialized and REPLENISHMENT_PROBE not in materialized
         # how long the step validated, which benchmarks/scale.py reports as GX time
         (exceptions_event,) = bad.asset_materializations_for_node("quality__inventory_exceptions")
-        assert exceptions_event.metadata[GX_SECONDS_METADATA].value >= 0
+        gx_seconds = exceptions_event.metadata[GX_SECONDS_METADATA].value
+        assert 0 < gx_seconds < time.monotonic() - run_started
         assert exceptions(db_url, "exception_type", "location_id", "status") == [
             ("NEGATIVE_QUANTITY", store, "open")
         ]
