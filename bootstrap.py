@@ -14,6 +14,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -54,11 +55,27 @@ def demo(args: argparse.Namespace) -> None:
     cli = BIN / "omni-inventory"
     step("starting the database")
     run(cli, "db", "url")
-    landing = Path(os.environ.get("OMNI_LANDING_DIR") or Path(os.environ.get("OMNI_HOME") or ".omni") / "landing")
+    landing = Path(
+        os.environ.get("OMNI_LANDING_DIR") or Path(os.environ.get("OMNI_HOME") or ".omni") / "landing"
+    )
     if not (landing.exists() and any(landing.rglob("*.*"))):
         step(f"simulating a retailer into {landing}")
-        run(cli, "simulate", "--stores", str(args.stores), "--dcs", "2", "--skus", str(args.skus), "--days", "1",
-            "--seed", str(args.seed), "--faults", "0.01")
+        run(
+            cli,
+            "simulate",
+            "--stores",
+            str(args.stores),
+            "--dcs",
+            "2",
+            "--skus",
+            str(args.skus),
+            "--days",
+            "1",
+            "--seed",
+            str(args.seed),
+            "--faults",
+            "0.01",
+        )
     step("running the pipeline once (omni-inventory run)")
     run(cli, "run")
     if args.no_ui:
@@ -72,6 +89,16 @@ def test(args: argparse.Namespace) -> None:
     ensure_environment()
     step("ruff")
     run(BIN / "ruff", "check", ".")
+    run(BIN / "ruff", "format", "--check", ".")
+    step("dg check defs")
+    # the code location loads the way Dagster's own tooling loads it, with no database
+    with tempfile.TemporaryDirectory() as dagster_home:
+        run(
+            BIN / "dg",
+            "check",
+            "defs",
+            env={**os.environ, "DAGSTER_HOME": dagster_home, "VIRTUAL_ENV": str(VENV)},
+        )
     step("pytest")
     # One worker per core (2 on the reference machine), each with its own embedded PostgreSQL; a
     # module's tests stay on one worker so that its scenario is built once.
@@ -82,9 +109,13 @@ def test(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser("demo", help="install, simulate a retailer, run the pipeline, open the UI")
+    demo_parser = commands.add_parser(
+        "demo", help="install, simulate a retailer, run the pipeline, open the UI"
+    )
     demo_parser.add_argument("--stores", type=int, default=20)
     demo_parser.add_argument("--skus", type=int, default=500)
     demo_parser.add_argument("--seed", type=int, default=7)

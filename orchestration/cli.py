@@ -10,6 +10,7 @@ import time
 import click
 import psycopg
 
+from orchestration.api.cli import api, api_key
 from orchestration.lib import embedded_postgres
 from orchestration.lib.database import DatabaseNotConfigured, redact, warehouse_url
 from orchestration.lib.embedded_postgres import EmbeddedPostgresError
@@ -38,6 +39,7 @@ class _ReadableErrors(click.Group):
 
 
 @click.group(cls=_ReadableErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="omni-inventory", message="%(prog)s %(version)s")
 def main() -> None:
     """Omnichannel inventory platform: ingest retail feeds, build availability and finance marts."""
 
@@ -92,8 +94,13 @@ def run() -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=3000, show_default=True, type=int)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="address the UI listens on (127.0.0.1: this machine only)",
+)
+@click.option("--port", default=3000, show_default=True, type=int, help="port of the Dagster UI")
 def dev(host: str, port: int) -> None:
     """Start the Dagster UI (webserver + daemon: schedules and sensors run) on the same database."""
     from orchestration.lib.dagster_instance import prepare_dagster_home
@@ -107,6 +114,8 @@ def dev(host: str, port: int) -> None:
     )
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
     command = [dagster, "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "-h", host, "-p", str(port)]
+    # The daemon logs a line per sensor check at INFO (hundreds an hour): warnings and errors only.
+    command += ["--log-level", "warning"]
     # Run from OMNI_HOME: Dagster warns about (and ignores) a dagster.yaml in the working directory.
     process = subprocess.Popen(command, cwd=settings.home)
     try:
@@ -122,6 +131,8 @@ def dev(host: str, port: int) -> None:
 
 main.add_command(simulate)
 main.add_command(exceptions)
+main.add_command(api)
+main.add_command(api_key)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.defs import bookkeeping
+from orchestration.defs.channel_sync import definitions as channel_sync
 from orchestration.defs.dbt import definitions as dbt
 from orchestration.defs.finance import definitions as finance
 from orchestration.defs.ingestion import definitions as ingestion
@@ -33,6 +35,8 @@ defs = dg.Definitions.merge(
     dbt.defs,
     quality.defs,
     finance.defs,
+    bookkeeping.defs,
+    channel_sync.defs,
 )
 
 

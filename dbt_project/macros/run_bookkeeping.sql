@@ -36,6 +36,14 @@ create table if not exists meta.dbt_watermarks (
     as_of       timestamptz,
     updated_at  timestamptz not null default clock_timestamp()
 );
+-- What each view was last created from (macros/unchanged_views.sql); view_oid: a view dropped
+-- or recreated by anyone else no longer matches, and is rebuilt.
+create table if not exists meta.dbt_view_fingerprints (
+    relation     text primary key,
+    view_oid     oid not null,
+    fingerprint  text not null,
+    built_at     timestamptz not null default clock_timestamp()
+);
 -- Two builds starting together must not both claim the same loads.
 select pg_advisory_xact_lock(hashtext('omni.dbt_run_start'));
 insert into meta.dbt_runs (invocation_id, command, full_refresh)

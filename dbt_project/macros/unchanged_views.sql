@@ -2,22 +2,27 @@
   Views are recreated only when their definition changes. dbt's view materialization replaces
   every view on every build (create, rename, drop, contract check: a few queries and locks per
   view), which is most of what an unchanged mart costs a micro-batch. The fingerprint of what
-  defines the view (compiled SQL, and the contract's columns and types) is kept as the view's
-  comment; a build whose fingerprint matches leaves the view alone. --full-refresh recreates
-  every view.
+  defines the view (compiled SQL, the contract's columns and types, and the descriptions that
+  persist_docs writes as its comments) is kept in meta.dbt_view_fingerprints (omni_on_run_start);
+  a build whose fingerprint matches leaves the view alone. --full-refresh recreates every view.
+  The view's own COMMENT stays what BI tools show: its description.
 #}
 {% materialization view, adapter='postgres' %}
     {%- set existing_relation = load_cached_relation(this) -%}
-    {%- set contract_columns = [] -%}
+    {%- set defining = [sql] -%}
     {%- for column in model['columns'].values() -%}
-        {%- do contract_columns.append(column['name'] ~ ' ' ~ column['data_type']) -%}
+        {%- do defining.append(column['name'] ~ ' ' ~ column['data_type'] ~ ' ' ~ column['description']) -%}
     {%- endfor -%}
-    {%- set fingerprint = 'omni:definition_md5=' ~ local_md5(sql ~ '|' ~ contract_columns | join(',')) -%}
+    {%- do defining.append(model['description']) -%}
+    {%- do defining.append(config.get('persist_docs') | string) -%}
+    {%- set fingerprint = local_md5(defining | join('|')) -%}
+    {%- set relation_name = dbt.string_literal(this.render()) -%}
     {%- if existing_relation is not none and existing_relation.is_view and not should_full_refresh() -%}
         {%- set stored = run_query(
-            "select obj_description(" ~ dbt.string_literal(this.render()) ~ "::regclass, 'pg_class')"
-        ).columns[0].values()[0] -%}
-        {%- if stored == fingerprint -%}
+            "select fingerprint from meta.dbt_view_fingerprints where relation = " ~ relation_name
+            ~ " and view_oid = " ~ relation_name ~ "::regclass::oid"
+        ).columns[0].values() -%}
+        {%- if stored | length == 1 and stored[0] == fingerprint -%}
             {%- call statement('main') -%}
                 select 'unchanged view {{ this }}'
             {%- endcall -%}
@@ -26,7 +31,10 @@
     {%- endif -%}
     {%- set built = materialization_view_default() -%}
     {%- call statement('omni_view_fingerprint') -%}
-        comment on view {{ this }} is {{ dbt.string_literal(fingerprint) }}
+        insert into meta.dbt_view_fingerprints (relation, view_oid, fingerprint)
+        values ({{ relation_name }}, {{ relation_name }}::regclass::oid, {{ dbt.string_literal(fingerprint) }})
+        on conflict (relation) do update
+        set view_oid = excluded.view_oid, fingerprint = excluded.fingerprint, built_at = clock_timestamp()
     {%- endcall -%}
     {%- do adapter.commit() -%}
     {{ return(built) }}

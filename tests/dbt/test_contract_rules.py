@@ -325,26 +325,36 @@ def test_one_scan_checks_name_each_failing_column(built: Built, make_dbt) -> Non
 
 
 def test_a_view_whose_definition_changed_is_recreated(built: Built, make_dbt) -> None:
-    """The view materialization skips a view only when its stored fingerprint matches the model's."""
+    """The view materialization skips a view only when its stored fingerprint matches the model's;
+    the view's comment is its description (persist_docs), never the fingerprint."""
 
-    def identity() -> tuple[int, str]:
+    def identity() -> tuple[int, str, str]:
         return query(
             built.url,
-            "select oid::bigint, obj_description(oid, 'pg_class') from pg_class"
-            " where oid = 'marts.atp_by_location'::regclass",
+            "select v.oid::bigint, f.fingerprint, obj_description(v.oid, 'pg_class') from pg_class v"
+            ' join meta.dbt_view_fingerprints f on f.relation like \'%."marts"."atp_by_location"\''
+            " where v.oid = 'marts.atp_by_location'::regclass",
         )[0]
 
     dbt = make_dbt(built.url)
     dbt("run", "--select", "atp_by_location")
-    oid, fingerprint = identity()
-    assert fingerprint.startswith("omni:definition_md5=")
+    oid, fingerprint, comment = identity()
+    assert len(fingerprint) == 32 and comment.startswith("Available to promise per location")
+    column_comment = query(
+        built.url,
+        "select col_description('marts.atp_by_location'::regclass, attnum) from pg_attribute"
+        " where attrelid = 'marts.atp_by_location'::regclass and attname = 'atp'",
+    )[0][0]
+    assert column_comment and "promise" in column_comment.lower()
     dbt("run", "--select", "atp_by_location")
-    assert identity() == (oid, fingerprint)  # same definition: left alone
+    assert identity() == (oid, fingerprint, comment)  # same definition: left alone
     with psycopg.connect(built.url) as conn:  # what a changed model SQL or contract looks like
-        conn.execute("comment on view marts.atp_by_location is 'omni:definition_md5=older'")
+        conn.execute(
+            "update meta.dbt_view_fingerprints set fingerprint = 'older' where relation like '%atp_by_location%'"
+        )
     dbt("run", "--select", "atp_by_location")
-    recreated, restored = identity()
-    assert recreated != oid and restored == fingerprint
+    recreated, restored, comment_again = identity()
+    assert recreated != oid and restored == fingerprint and comment_again == comment
 
 
 def test_an_incremental_table_whose_columns_no_longer_match_its_model_fails_naming_them(

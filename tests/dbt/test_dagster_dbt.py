@@ -38,8 +38,46 @@ def test_every_staging_model_is_downstream_of_its_raw_feed_asset(dbt_defs: dg.De
         assert dg.AssetKey(["raw", feed.raw_table]) in graph.get(staging).parent_keys, feed.feed_id
     for mart in MARTS:
         node = graph.get(dg.AssetKey(["marts", mart]))
-        assert node.group_name == "dbt_marts"
+        assert node.group_name == ("inventory" if mart == "inventory_position" else "availability")
         assert node.description
+
+
+BUSINESS_AREAS = {
+    "ingestion",
+    "inventory",
+    "availability",
+    "quality",
+    "replenishment",
+    "finance",
+    "ops",
+    "ai",
+}
+
+
+def test_the_code_location_is_grouped_by_business_area_with_an_owner_and_a_description_everywhere() -> None:
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.group_name in BUSINESS_AREAS, (key, node.group_name)
+        assert node.owners and all(o.startswith("team:") for o in node.owners), key
+        assert node.description, key
+    # the ledger the ingest steps write is drawn between them and its staging model
+    ledger = graph.get(dg.AssetKey(["meta", "file_ledger"]))
+    assert dg.AssetKey(["raw", "pos__sales"]) in ledger.parent_keys
+    assert dg.AssetKey(["staging", "stg_meta__file_ledger"]) in ledger.child_keys
+    # YAML owners win; an area's team otherwise
+    assert graph.get(dg.AssetKey(["finance", "inventory_ledger"])).owners == ["team:finance"]
+    assert graph.get(dg.AssetKey(["staging", "stg_pos__sales"])).owners == ["team:integration"]
+    # every dbt test says what it checks and whether it blocks
+    for check in graph.asset_check_keys:
+        assert graph.get_check_spec(check).description, check
+    spec = graph.get_check_spec(
+        dg.AssetCheckKey(dg.AssetKey(["marts", "atp_network"]), "unique_atp_network_sku")
+    )
+    assert spec.description == "dbt test: `sku` is unique; blocks the assets downstream when it fails."
+    assert spec.blocking
 
 
 def test_dbt_tests_are_asset_checks(dbt_defs: dg.Definitions) -> None:
@@ -101,10 +139,7 @@ def test_materializing_the_dbt_assets_builds_the_marts_and_runs_the_checks(
     assert {("marts", mart) for mart in MARTS} <= materialized
     assert materialized == {tuple(key.path) for key in models}
     evaluations = result.get_asset_check_evaluations()
-    # atp_timephased has no data tests: its table's constraints carry them (its model YAML)
-    assert {tuple(e.asset_key.path) for e in evaluations} == {
-        ("marts", m) for m in MARTS if m != "atp_timephased"
-    }
+    assert {tuple(e.asset_key.path) for e in evaluations} == {("marts", m) for m in MARTS}
     # every check of the marts ran: keys, not-null and non-negative columns, the on_hand identity
     assert len(evaluations) == len([c for c in graph.asset_check_keys if c.asset_key in marts]) >= 12
     assert all(evaluation.passed for evaluation in evaluations)

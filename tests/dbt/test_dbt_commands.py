@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from orchestration.lib.database import dbt_env
+from orchestration.lib.feeds import FEEDS_BY_ID
 from orchestration.lib.settings import DBT_PROJECT_DIR
 
 DBT = str(Path(sys.executable).with_name("dbt"))
@@ -35,3 +36,8 @@ def test_compile_and_docs_generate_need_no_build_bookkeeping(db_url: str, tmp_pa
         m["compiled_code"] for m in models if m["config"]["materialized"] != "ephemeral"
     )
     assert (tmp_path / "catalog.json").exists() and (tmp_path / "index.html").exists()
+    # the consumers outside dbt, and every feed's freshness from its SLA
+    assert {e["name"] for e in manifest["exposures"].values()} >= {"availability_api", "finance_close"}
+    sales = next(s for s in manifest["sources"].values() if s["name"] == "pos__sales")
+    sla = FEEDS_BY_ID["pos/sales"].sla_minutes
+    assert sales["freshness"]["warn_after"] == {"count": sla, "period": "minute"}

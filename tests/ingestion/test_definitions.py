@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dagster as dg
 
 from orchestration.definitions import ALL_ASSETS_JOB, defs
@@ -22,6 +24,9 @@ def test_every_feed_is_an_asset_of_its_source() -> None:
         assert [c.name for c in node.metadata["dagster/column_schema"].columns] == [
             c.name for c in feed.columns
         ]
+        # the feed's SLA is the asset's freshness policy
+        assert node.freshness_policy.warn_window.to_timedelta() == timedelta(minutes=feed.sla_minutes)
+        assert node.freshness_policy.fail_window.to_timedelta() == timedelta(minutes=4 * feed.sla_minutes)
 
 
 def test_one_landing_sensor_and_the_schedules_exist_and_start_running() -> None:
@@ -36,26 +41,19 @@ def test_one_landing_sensor_and_the_schedules_exist_and_start_running() -> None:
 
 
 def test_jobs_resolve() -> None:
-    for name in (ALL_ASSETS_JOB, "erp_master_refresh", "landing_sweep"):
+    for name in (ALL_ASSETS_JOB, "erp_master_refresh", "landing_sweep", "landing_micro_batch"):
         assert defs.resolve_job_def(name) is not None
 
 
 def test_sensor_runs_execute_in_one_process() -> None:
-    # a sensor's run request selects assets: it runs as the implicit asset job, whose steps must
-    # not each start a process (seconds per step in a micro-batch)
-    implicit = defs.resolve_implicit_global_asset_job_def()
-    assert implicit.executor_def.name == dg.in_process_executor.name
+    # the sensor's runs are its own job, named in the Runs list, whose steps must not each start a
+    # process (seconds per step in a micro-batch)
+    sensor = defs.resolve_sensor_def(LANDING_SENSOR)
+    assert sensor.job_name == "landing_micro_batch"
+    assert defs.resolve_job_def("landing_micro_batch").executor_def.name == dg.in_process_executor.name
 
 
 def test_raw_checks_yield_to_dbt_when_both_could_run() -> None:
     # the in-process executor starts the ready step of highest priority first (0 by default):
     # a micro-batch's marts do not wait for the Great Expectations raw checks
     assert int(raw_suite_checks.op.tags[PRIORITY_TAG]) < 0
-
-
-def test_schedule_evaluation_requests_its_job() -> None:
-    schedule = defs.resolve_schedule_def("erp_master_hourly")
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance)
-        result = schedule.evaluate_tick(context)
-    assert len(result.run_requests) == 1

@@ -145,3 +145,30 @@ def test_the_cursor_of_earlier_versions_is_read() -> None:
 
 def _file(relative: str, ctime_ns: int) -> LandingFile:
     return LandingFile(Path(relative), relative, 1, 1, ctime_ns, None, None, None, None, False, None)
+
+
+def evaluate_schedule(name: str) -> list[dg.RunRequest] | dg.SkipReason:
+    schedule = defs.resolve_schedule_def(name)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance, resources={"warehouse": defs.resources["warehouse"]}
+        )
+        result = schedule.evaluate_tick(context)
+    return result.run_requests or result.skip_message
+
+
+def test_schedules_run_only_when_files_of_theirs_are_pending(environment) -> None:
+    db_url, landing = environment
+    assert "nothing pending" in evaluate_schedule("erp_master_hourly")
+    assert "nothing pending" in evaluate_schedule("landing_sweep_every_30_minutes")
+    sales, items = get_feed("pos", "sales"), get_feed("erp", "items")
+    write_rows(feed_dir(landing, sales), "s1.csv", sample_rows(sales, 2))
+    # a till file is the sweep's business, not the ERP refresh's
+    assert "nothing pending" in evaluate_schedule("erp_master_hourly")
+    assert len(evaluate_schedule("landing_sweep_every_30_minutes")) == 1
+    write_rows(feed_dir(landing, items), "i1.csv", sample_rows(items, 2))
+    [request] = evaluate_schedule("erp_master_hourly")
+    assert request.tags["omni/files"] == "1"
+    ingest(db_url, landing)
+    assert "nothing pending" in evaluate_schedule("erp_master_hourly")
+    assert "nothing pending" in evaluate_schedule("landing_sweep_every_30_minutes")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import psycopg
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from orchestration.cli import main
 from orchestration.lib.loader import ingest
 from orchestration.lib.quality.exceptions import build_inventory_exceptions
+from orchestration.lib.run_progress import open_exception_summary
 from tests.feed_files import feed_dir
 from tests.quality.conftest import exceptions, validate_all
 from tests.quality.world import clean_rows, feed, iso, later, write_clean_world, write_feed
@@ -183,7 +185,19 @@ def test_acknowledged_permanent_findings_resolve_and_stay_resolved(db_url: str, 
     runner, env = CliRunner(), {"OMNI_DATABASE_URL": db_url}
 
     listed = runner.invoke(main, ["exceptions", "list"], env=env)
-    assert listed.exit_code == 0 and "MALFORMED_FILE" in listed.output and "2 exception(s)" in listed.output
+    assert (
+        listed.exit_code == 0 and "MALFORMED_FILE" in listed.output and "2 open exception(s)" in listed.output
+    )
+    # `run` ends with the open ones by severity and team
+    summary = open_exception_summary(db_url)
+    assert summary[0] == "  2 open exception(s) (omni-inventory exceptions list):"
+    groups = Counter(exceptions(db_url, "severity", "owner_team"))
+    assert sorted(" ".join(line.split()) for line in summary[1:]) == sorted(
+        f"{severity} / {team} {count}" for (severity, team), count in groups.items()
+    )
+    # a limited list says how many it leaves out
+    limited = runner.invoke(main, ["exceptions", "list", "--limit", "1"], env=env)
+    assert limited.exit_code == 0 and "1 of 2 open exception(s) (--limit 1" in limited.output
     refused = runner.invoke(
         main, ["exceptions", "ack", ids["UNKNOWN_LOCATION"], "--by", "ann", "--note", "x"], env=env
     )
@@ -222,4 +236,4 @@ def test_acknowledged_permanent_findings_resolve_and_stay_resolved(db_url: str, 
     assert ack == ("ann@example.com", "re-sent fixed")
     assert history == [("opened",), ("resolved",)]
     open_only = runner.invoke(main, ["exceptions", "list", "--type", "MALFORMED_FILE"], env=env)
-    assert "0 exception(s)" in open_only.output
+    assert "0 open exception(s)" in open_only.output

@@ -10,7 +10,7 @@ tests); unit tests run inside `dbt build` before their model.
 (No `from __future__ import annotations` here: Dagster reads the config annotation at runtime.)
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -35,11 +35,92 @@ DBT_POOL = "omni_dbt"
 # they belong to the second dbt op (orchestration/defs/dbt/downstream.py), not to this one.
 AFTER_QUALITY_GATE = "after_quality_gate"
 
-LAYER_GROUPS = {"staging": "dbt_staging", "intermediate": "dbt_intermediate", "marts": "dbt_marts"}
+# Assets are grouped by business area, as the Dagster UI's asset graph shows them (the areas of
+# definitions.py): a dbt model by the folder below its layer (models/<layer>/<area>/), staging
+# as part of ingestion, sources by what writes them.
+AREA_OF_FOLDER = {
+    "availability": "availability",
+    "channel": "availability",
+    "inventory": "inventory",
+    "locations": "inventory",
+    "oms": "inventory",
+    "supply": "inventory",
+    "replenishment": "replenishment",
+    "finance": "finance",
+    "ops": "ops",
+    "quality": "quality",
+    "ai": "ai",
+}
+AREA_OF_SOURCE = {
+    "meta": "ingestion",
+    "dbt_bookkeeping": "ops",
+    "quality": "quality",
+    "channel_sync": "availability",
+}
+# The team answering for an area's assets when the model's YAML names none (meta.owner).
+AREA_OWNERS = {
+    "ingestion": "integration",
+    "inventory": "analytics_engineering",
+    "availability": "analytics_engineering",
+    "quality": "integration",
+    "replenishment": "supply_planning",
+    "finance": "finance",
+    "ops": "platform",
+    "ai": "analytics_engineering",
+}
+
+
+def business_area(dbt_resource_props: Mapping[str, Any]) -> str:
+    """The area of a model, seed or source (see AREA_OF_FOLDER)."""
+    if dbt_resource_props["resource_type"] == "source":
+        return AREA_OF_SOURCE.get(dbt_resource_props["source_name"], "ingestion")
+    if dbt_resource_props["resource_type"] == "seed":
+        return "quality"  # the one seed routes exceptions to their owner teams
+    fqn = dbt_resource_props.get("fqn", [])  # [project, layer, area..., name]
+    layer = fqn[1] if len(fqn) > 2 else ""
+    if layer == "staging":
+        return "ingestion"
+    folders = fqn[1:-1]
+    for folder in reversed(folders):
+        if folder in AREA_OF_FOLDER:
+            return AREA_OF_FOLDER[folder]
+    return "inventory"
+
+
+def check_description(test: Mapping[str, Any]) -> str:
+    """What a dbt data test checks, in words, for the UI's asset check (its YAML description first)."""
+    own = test.get("description") or test.get("meta", {}).get("description")
+    severity = (test.get("config", {}).get("severity") or "error").lower()
+    effect = "blocks the assets downstream when it fails" if severity == "error" else "warns only"
+    if own:
+        return f"{own} ({effect})"
+    metadata = test.get("test_metadata") or {}
+    name = metadata.get("name") or test.get("name", "test")
+    kwargs = metadata.get("kwargs", {})
+    columns = [kwargs["column_name"]] if kwargs.get("column_name") else list(kwargs.get("columns") or [])
+    subject = ", ".join(f"`{c}`" for c in columns) if columns else "each row"
+    if name in ("not_null", "columns_not_null"):
+        what = f"{subject} always {'have' if len(columns) > 1 else 'has'} a value"
+    elif name == "columns_non_negative":
+        what = f"{subject} {'are' if len(columns) > 1 else 'is'} never negative"
+    elif name == "unique":
+        what = f"{subject} is unique"
+    elif name == "accepted_values":
+        what = f"{subject} is one of {', '.join(map(str, kwargs.get('values', [])))}"
+    elif name == "relationships":
+        what = f"every {subject} exists in {kwargs.get('to', 'its parent')} ({kwargs.get('field', '')})"
+    elif metadata:
+        details = ", ".join(
+            f"{k}={v}" for k, v in kwargs.items() if k not in ("model", "column_name", "columns")
+        )
+        what = f"{name.replace('_', ' ')} on {subject}" + (f" ({details})" if details else "")
+    else:  # a singular test: its SQL file says what it checks
+        what = f"the rows of tests/{test.get('original_file_path', name).split('/')[-1]} are empty"
+    return f"dbt test: {what}; {effect}."
 
 
 class OmniDbtTranslator(DagsterDbtTranslator):
-    """Keys models by [schema, name] and groups them by layer."""
+    """Keys models by [schema, name]; groups and owners by business area; dbt tests described."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
@@ -48,11 +129,27 @@ class OmniDbtTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        if dbt_resource_props["resource_type"] != "model":
-            return super().get_group_name(dbt_resource_props)
-        fqn = dbt_resource_props.get("fqn", [])
-        layer = fqn[1] if len(fqn) > 2 else None
-        return LAYER_GROUPS.get(layer or "", "dbt")
+        return business_area(dbt_resource_props)
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
+        meta = dbt_resource_props.get("config", {}).get("meta", {}) or dbt_resource_props.get("meta", {})
+        team = meta.get("owner") or AREA_OWNERS[business_area(dbt_resource_props)]
+        return [f"team:{team}"]
+
+    def get_asset_check_spec(
+        self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: Any
+    ) -> dg.AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return dg.AssetCheckSpec(
+            name=spec.name,
+            asset=spec.asset_key,
+            description=check_description(manifest["nodes"][unique_id]),
+            additional_deps=spec.additional_deps,
+            metadata=spec.metadata,
+            blocking=spec.blocking,
+        )
 
 
 TRANSLATOR = OmniDbtTranslator(

@@ -15,7 +15,7 @@ FINANCE_CLOSE_CRON = "30 5 * * *"
 
 finance_close_job = dg.define_asset_job(
     FINANCE_CLOSE_JOB,
-    selection=dg.AssetSelection.key_prefixes(FINANCE_PREFIX).upstream(),
+    selection=dg.AssetSelection.key_prefixes(FINANCE_PREFIX).upstream().materializable(),
     description="Daily finance close: inventory ledger, valuation, reconciliation and close readiness, "
     "with everything upstream of them (ingestion, dbt, exceptions, the quality gate).",
     executor_def=dg.in_process_executor,

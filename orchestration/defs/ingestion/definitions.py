@@ -6,11 +6,12 @@ from orchestration.defs.ingestion.sensors import (
     erp_master_job,
     landing_sweep_job,
     landing_zone_arrival,
+    micro_batch_job,
 )
 
 defs = dg.Definitions(
     assets=INGESTION_ASSETS,
     sensors=[landing_zone_arrival],
     schedules=INGESTION_SCHEDULES,
-    jobs=[erp_master_job, landing_sweep_job],
+    jobs=[erp_master_job, landing_sweep_job, micro_batch_job],
 )

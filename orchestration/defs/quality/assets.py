@@ -101,6 +101,7 @@ def failed_blocking_expectations(url: str) -> list[tuple]:
     deps=[INVENTORY_EXCEPTIONS_KEY],
     group_name="quality",
     kinds={"postgres"},
+    owners=["team:integration"],
     description="Gate of replenishment and finance: its blocking check fails while a Great Expectations "
     "expectation of blocking severity fails (view quality.failed_blocking_expectations).",
     metadata={"dagster/table_name": "quality.failed_blocking_expectations"},

@@ -21,7 +21,7 @@ def list_command(status: str, exception_type: str | None, team: str | None, limi
     """Exceptions, blocking first, newest first; the first 12 characters of an id are enough to ack."""
     from orchestration.lib.quality.exceptions import list_exceptions
 
-    rows = list_exceptions(
+    rows, matching = list_exceptions(
         warehouse_url(),
         status=None if status == "all" else status,
         exception_type=exception_type,
@@ -36,7 +36,9 @@ def list_command(status: str, exception_type: str | None, team: str | None, limi
     widths = [max(len(str(v)) for v in column) for column in zip(header, *lines, strict=True)]
     for line in (header, *lines):
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
-    click.echo(f"{len(rows)} exception(s)")
+    shown = f"{len(rows)} of {matching}" if matching > len(rows) else f"{matching}"
+    more = f" (--limit {limit}; raise it to see more)" if matching > len(rows) else ""
+    click.echo(f"{shown} {'' if status == 'all' else status + ' '}exception(s){more}")
 
 
 @exceptions.command("ack")
