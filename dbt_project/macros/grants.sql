@@ -7,6 +7,12 @@
   (Great Expectations' batch views quality.gx_batch__*) would hand BI the raw rows with its owner's
   rights, so such views are closed too. Runs at the end of every build: dbt recreates views, which
   drops their grants, and new tables must be covered too.
+
+  Reading is all BI may do (docs/contract.md section 5): PUBLIC loses TEMPORARY on the database
+  (no temporary tables) and, when the build runs as a superuser (the embedded server), EXECUTE on
+  the advisory-lock functions, so that no BI login can take the build's lock and stall it. The
+  owner keeps both. On a server where the owner is not a superuser, docs/security.md gives the
+  statements for an administrator.
 #}
 {% macro omni_grant_bi_access() %}
 {%- set role = var('bi_role') -%}
@@ -15,6 +21,7 @@ do $$
 declare
     schema_name text;
     passthrough record;
+    lock_function record;
 begin
     if not exists (select 1 from pg_roles where rolname = '{{ role }}') then
         begin
@@ -35,6 +42,25 @@ begin
             execute format('revoke all on all tables in schema %I from {{ role }}', schema_name);
         end if;
     end loop;
+    -- only the database's owner may change its grants (on a server of your own, see docs/security.md)
+    if exists (
+        select 1 from pg_database
+        where datname = current_database() and pg_has_role(current_user, datdba, 'member')
+    ) then
+        execute format('revoke temporary on database %I from public', current_database());
+        execute format('grant temporary on database %I to %I', current_database(), current_user);
+    end if;
+    if (select rolsuper from pg_roles where rolname = current_user) then
+        for lock_function in
+            select p.oid::regprocedure as signature
+            from pg_proc as p
+            join pg_namespace as n on n.oid = p.pronamespace
+            where n.nspname = 'pg_catalog' and p.proname like 'pg\_%advisory\_%lock%' and p.proname not like '%unlock%'
+              and has_function_privilege('public', p.oid, 'execute')
+        loop
+            execute format('revoke execute on function %s from public', lock_function.signature);
+        end loop;
+    end if;
     for passthrough in
         select distinct view_schema, view_name
         from information_schema.view_table_usage

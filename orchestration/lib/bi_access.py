@@ -22,6 +22,8 @@ from orchestration.lib.settings import Settings, load_settings
 BI_ROLE = "omni_bi"
 # The login the dashboard and the API read through: never the owner's.
 SERVICE_LOGIN = "omni_bi_service"
+# What a BI session may hold: no stall of a build longer than these.
+LOGIN_LIMITS = {"idle_in_transaction_session_timeout": "60s", "statement_timeout": "300s"}
 # Lower-case identifiers only: a login name is also a file name under secrets/.
 _LOGIN_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -83,6 +85,15 @@ def create_bi_login(owner_url: str, name: str, *, password: str | None = None) -
                 )
             )
             conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(BI_ROLE), sql.Identifier(name)))
+            # A reader holding a mart open (a transaction left idle, an endless query) would stall
+            # the build that replaces it: both are cut off. Role settings are not inherited, so
+            # each login gets its own.
+            for setting, value in LOGIN_LIMITS.items():
+                conn.execute(
+                    sql.SQL("alter role {} set {} = {}").format(
+                        sql.Identifier(name), sql.Identifier(setting), sql.Literal(value)
+                    )
+                )
     return login_url(owner_url, name, password)
 
 

@@ -29,6 +29,11 @@ def warehouse_url(settings: Settings | None = None, *, start: bool = True) -> st
     """The libpq URL of the warehouse; starts the embedded server when no URL is configured."""
     settings = settings or load_settings()
     if settings.database_url:
+        if urlsplit(settings.database_url).scheme not in ("postgres", "postgresql"):
+            raise DatabaseNotConfigured(
+                f"OMNI_DATABASE_URL={redact(settings.database_url)!r} is not a PostgreSQL URL: give "
+                "postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or unset it to use the embedded server"
+            )
         return settings.database_url
     if start:
         return embedded_postgres.start(settings.pg_dir)

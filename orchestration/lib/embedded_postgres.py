@@ -1,5 +1,11 @@
 """The embedded PostgreSQL: the `pgserver` wheel's binaries, run on loopback TCP under $OMNI_HOME/pg.
 
+Every role logs in with a password (scram-sha-256, docs/contract.md section 5): the superuser's
+is generated at initdb and kept in `<pg dir>/secrets/postgres.password` (mode 0600, folder 0700),
+and the URLs this module returns carry it. A data directory initialised by an older version with
+`trust` is given the password and the scram rules on its next start. The server's log and port
+file are readable by their owner only.
+
 We drive pg_ctl ourselves instead of `pgserver.get_server()` because that helper listens on a
 Unix socket only (Great Expectations' PostgreSQL data source rejects socket URLs) and stops the
 server when the starting process exits, while the platform wants one long-lived server shared by
@@ -12,12 +18,14 @@ import fcntl
 import importlib.util
 import os
 import pwd
+import secrets
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 # The wheel's binaries, located without importing `pgserver` (its import has side effects:
 # runtime-dir warnings and an inter-process lock file).
@@ -66,12 +74,17 @@ def _ensure_system_user() -> None:
         )
 
 
-def _make_traversable(path: Path) -> None:
-    """Let the postgres system user reach `path` (and run the wheel's binaries) when we are root."""
+def _make_traversable(path: Path, bits: int = 0o055) -> None:
+    """Let the postgres system user reach `path` (and run the wheel's binaries) when we are root.
+
+    `bits` is what group and others get on `path` and its parents: read and search for the
+    wheel's binaries, search only (0o011) on the way to the data directory, so that no other user
+    can list $OMNI_HOME.
+    """
     for parent in [path, *path.parents]:
         mode = parent.stat().st_mode
-        if mode & 0o005 != 0o005:
-            parent.chmod(mode | 0o055)
+        if mode & bits != bits:
+            parent.chmod(mode | bits)
 
 
 def _pg(binary: str, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
@@ -134,8 +147,33 @@ def _port_file(pg_dir: Path) -> Path:
     return pg_dir / "port"
 
 
-def url_for(port: int, database: str = DATABASE) -> str:
-    return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{database}"
+def _password_file(pg_dir: Path) -> Path:
+    return pg_dir / "secrets" / f"{SUPERUSER}.password"
+
+
+def superuser_password(pg_dir: Path) -> str:
+    """The superuser's password, generated (0600, in a 0700 folder) the first time it is asked for."""
+    path = _password_file(pg_dir)
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    password = secrets.token_urlsafe(24)
+    staged = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(password + "\n")
+    os.replace(staged, path)
+    return password
+
+
+def url_for(port: int, database: str = DATABASE, password: str | None = None) -> str:
+    credentials = f"{SUPERUSER}:{quote(password, safe='')}" if password else SUPERUSER
+    return f"postgresql://{credentials}@127.0.0.1:{port}/{database}"
+
+
+def _url(pg_dir: Path, port: int, database: str = DATABASE) -> str:
+    return url_for(port, database, superuser_password(pg_dir))
 
 
 def is_running(pg_dir: Path) -> bool:
@@ -147,20 +185,77 @@ def is_running(pg_dir: Path) -> bool:
 
 def running_url(pg_dir: Path) -> str | None:
     if is_running(pg_dir) and _port_file(pg_dir).exists():
-        return url_for(int(_port_file(pg_dir).read_text().strip()))
+        return _url(pg_dir, int(_port_file(pg_dir).read_text().strip()))
     return None
 
 
-def _init_cluster(data: Path) -> None:
+def _give_to_server(path: Path) -> None:
+    if _run_as():
+        entry = pwd.getpwnam(SYSTEM_USER)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _init_cluster(pg_dir: Path, data: Path) -> None:
     data.mkdir(parents=True, exist_ok=True)
     if _run_as():
         _ensure_system_user()
-        _make_traversable(data.parent)
+        _make_traversable(data.parent, 0o011)
         _make_traversable(POSTGRES_BIN_PATH)
-        entry = pwd.getpwnam(SYSTEM_USER)
-        os.chown(data, entry.pw_uid, entry.pw_gid)
+        _give_to_server(data)
     data.chmod(0o700)
-    _pg("initdb", "-D", str(data), "--auth=trust", "--encoding=UTF8", "--locale=C", "-U", SUPERUSER)
+    # initdb reads the password from a file: one only the server's user can read, removed once read.
+    pwfile = pg_dir / ".initdb-password"
+    descriptor = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(superuser_password(pg_dir) + "\n")
+    _give_to_server(pwfile)
+    try:
+        _pg(
+            "initdb", "-D", str(data), "--auth=scram-sha-256", f"--pwfile={pwfile}",
+            "--encoding=UTF8", "--locale=C", "-U", SUPERUSER,
+        )  # fmt: skip
+    finally:
+        pwfile.unlink(missing_ok=True)
+
+
+# pg_hba.conf of the embedded server: loopback TCP only, a scram password for everyone.
+HBA_RULES = (
+    "# written by omni-inventory: every role logs in with a password (scram-sha-256)\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+    "host replication all 127.0.0.1/32 scram-sha-256\n"
+)
+
+
+def _uses_trust(data: Path) -> bool:
+    hba = data / "pg_hba.conf"
+    return any(
+        line.split() and not line.lstrip().startswith("#") and line.split()[-1] == "trust"
+        for line in hba.read_text().splitlines()
+    )
+
+
+def _require_passwords(pg_dir: Path, data: Path, port: int) -> None:
+    """Upgrade a data directory an older version initialised with `trust`: set the superuser's
+    password while trust still lets us in, then make every rule scram and reload."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url_for(port, "postgres"), autocommit=True) as conn:
+        conn.execute("set password_encryption = 'scram-sha-256'")
+        conn.execute(
+            sql.SQL("alter role {} password {}").format(
+                sql.Identifier(SUPERUSER), sql.Literal(superuser_password(pg_dir))
+            )
+        )
+    _write_hba(data)
+    _pg("pg_ctl", "-D", str(data), "reload")
+
+
+def _write_hba(data: Path) -> None:
+    hba = data / "pg_hba.conf"
+    hba.write_text(HBA_RULES)
+    hba.chmod(0o600)
+    _give_to_server(hba)
 
 
 def _write_settings(data: Path, port: int) -> None:
@@ -183,27 +278,36 @@ def start(pg_dir: Path) -> str:
     with _lock(pg_dir):
         data = _data_dir(pg_dir)
         if not (data / "PG_VERSION").exists():
-            _init_cluster(data)
+            _init_cluster(pg_dir, data)
+            _write_hba(data)
         if is_running(pg_dir):
-            return url_for(int(_port_file(pg_dir).read_text().strip()))
+            port = int(_port_file(pg_dir).read_text().strip())
+            if _uses_trust(data):
+                _require_passwords(pg_dir, data, port)
+            for path in (_port_file(pg_dir), pg_dir / "postgres.log"):  # left open by older versions
+                if path.exists():
+                    path.chmod(0o600)
+            return _url(pg_dir, port)
         port_file = _port_file(pg_dir)
         port = int(port_file.read_text().strip()) if port_file.exists() else 0
         if not port or not _port_is_free(port):
             port = _free_port()
         _write_settings(data, port)
         port_file.write_text(str(port))
+        port_file.chmod(0o600)
         log = pg_dir / "postgres.log"
         log.touch()
-        if _run_as():
-            entry = pwd.getpwnam(SYSTEM_USER)
-            os.chown(log, entry.pw_uid, entry.pw_gid)
+        log.chmod(0o600)
+        _give_to_server(log)
         result = _pg("pg_ctl", "-D", str(data), "-l", str(log), "-w", "-t", "120", "start", check=False)
         if result.returncode != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
             raise EmbeddedPostgresError(f"could not start the embedded PostgreSQL in {data}:\n{tail}")
         _wait_ready(port)
-        _ensure_database(port)
-        return url_for(port)
+        if _uses_trust(data):
+            _require_passwords(pg_dir, data, port)
+        _ensure_database(_url(pg_dir, port, "postgres"))
+        return _url(pg_dir, port)
 
 
 def _wait_ready(port: int, timeout: float = 60) -> None:
@@ -216,10 +320,10 @@ def _wait_ready(port: int, timeout: float = 60) -> None:
     raise EmbeddedPostgresError(f"embedded PostgreSQL on port {port} did not become ready in {timeout}s")
 
 
-def _ensure_database(port: int) -> None:
+def _ensure_database(maintenance_url: str) -> None:
     import psycopg
 
-    with psycopg.connect(url_for(port, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", (DATABASE,)).fetchone()
         if not exists:
             conn.execute(f'create database "{DATABASE}"')

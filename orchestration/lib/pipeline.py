@@ -56,21 +56,26 @@ def run_everything(settings: Settings | None = None) -> tuple[bool, str]:
     prepare_dagster_home(settings)
 
     from orchestration.definitions import ALL_ASSETS_JOB, defs
+    from orchestration.lib.orphaned_runs import WORKER_PID_TAG, end_orphaned_runs, worker_tag
     from orchestration.lib.run_progress import StepProgress, elapsed, open_exception_summary
 
     job = defs.resolve_job_def(ALL_ASSETS_JOB)
     run_id = str(uuid.uuid4())  # known before the run starts, so that its progress can be followed
     started = time.monotonic()
+    with dg.DagsterInstance.get() as instance:
+        ended = end_orphaned_runs(instance)
     with dg.DagsterInstance.get() as instance, StepProgress(instance, run_id, len(job.graph.nodes)):
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
             run_id=run_id,
+            tags={WORKER_PID_TAG: worker_tag()},  # a kill leaves it STARTED: the next start ends it
             # The progress bar says what is at work; the console shows what needs a look
             # (quarantined files, failures). Every message is in the run's log in the UI.
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
     lines = [
+        *(f"run {run} had been left unfinished by a killed process: marked failed" for run in ended),
         f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'} in {elapsed(started)}",
         *step_failures(result),
     ]

@@ -6,8 +6,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# The repository root: dbt_project/, expectations/ and dagster.yaml sit beside the package.
+# The repository root: dbt_project/ and expectations/ sit beside the package.
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+# Dagster's instance settings, copied into DAGSTER_HOME by `omni-inventory dev|run`. Not at the
+# root: Dagster's tools (`dagster definitions validate`, `dg check defs`) read a dagster.yaml in
+# the folder they run from, and this one needs the warehouse's URL.
+DAGSTER_INSTANCE_TEMPLATE = PROJECT_DIR / "deploy" / "dagster.yaml"
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 

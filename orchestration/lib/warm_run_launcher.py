@@ -42,7 +42,8 @@ from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import ConfigurableClass, serialize_value
 from dagster._serdes.config_class import ConfigurableClassData
 
-WORKER_PID_TAG = "omni/run_worker_pid"
+from orchestration.lib.orphaned_runs import WORKER_PID_TAG, running_worker
+
 STANDBY_MODULE = "orchestration.lib.standby_run_worker"
 
 
@@ -152,7 +153,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         run = self._instance.get_run_by_id(run_id)
         if not run or run.is_finished:
             return False
-        worker = _run_worker(run.tags.get(WORKER_PID_TAG, ""))
+        worker = running_worker(run.tags.get(WORKER_PID_TAG, ""))
         if worker is None:
             self._instance.report_engine_event(
                 "Cannot terminate the run: its run worker process is not running.", run, cls=self.__class__
@@ -181,18 +182,3 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
 def cold_command(serialized_args: str) -> list[str]:
     """`dagster api execute_run` in a new interpreter, the one the launcher runs in."""
     return [sys.executable, "-m", "dagster", "api", "execute_run", serialized_args]
-
-
-def _run_worker(tag: str) -> psutil.Process | None:
-    """The process of a run's worker tag ("pid:start time"), if it still runs; None otherwise.
-
-    The start time tells the worker from another process that got the same number later.
-    """
-    pid, _, started = tag.partition(":")
-    try:
-        process = psutil.Process(int(pid))
-        if abs(process.create_time() - float(started)) > 0.01:
-            return None
-    except (ValueError, psutil.Error):
-        return None
-    return process

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from orchestration.lib.database import dagster_storage_url, ensure_dagster_schema
-from orchestration.lib.settings import PROJECT_DIR
+from orchestration.lib.settings import DAGSTER_INSTANCE_TEMPLATE
 
 LOG_LINES = 60
 
@@ -28,7 +28,7 @@ def chatty() -> None:
 def sessions_opened(db_url: str, home: Path, storage: dict) -> int:
     """PostgreSQL sessions opened by one run of `chatty` on an instance with this storage; none
     is left open once the instance is disposed."""
-    config = yaml.safe_load((PROJECT_DIR / "dagster.yaml").read_text())
+    config = yaml.safe_load(DAGSTER_INSTANCE_TEMPLATE.read_text())
     config["storage"] = storage
     home.mkdir()
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
@@ -55,7 +55,7 @@ def test_a_run_writes_its_events_through_a_few_sessions(
     ensure_dagster_schema(db_url)
     url = dagster_storage_url(db_url)
     monkeypatch.setenv("OMNI_DAGSTER_STORAGE_URL", url)
-    product = yaml.safe_load((PROJECT_DIR / "dagster.yaml").read_text())["storage"]
+    product = yaml.safe_load(DAGSTER_INSTANCE_TEMPLATE.read_text())["storage"]
     assert product["custom"]["class"] == "PooledPostgresStorage"
 
     pooled = sessions_opened(db_url, tmp_path / "pooled", product)

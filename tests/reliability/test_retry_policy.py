@@ -31,6 +31,7 @@ from dagster._core.events import DagsterEventType
 
 from orchestration.defs.retry import warehouse_retry_policy
 from orchestration.lib import embedded_postgres
+from orchestration.lib.database import redact
 from orchestration.lib.raw_schema import ensure_warehouse
 from tests.conftest import create_database
 from tests.dbt.landing_files import write
@@ -107,8 +108,8 @@ def test_database_outage_mid_run_is_retried_once_postgres_is_back_and_fails_the_
     landing = tmp_path / "landing"
     write(landing, RULES_FILES)
     selection = {"OMNI_TEST_SELECTION": "inventory_models", "OMNI_TEST_DAGSTER_STORAGE_URL": storage}
-    # What a step that lost the warehouse says (the URL has no password to redact here).
-    unreachable = f"the warehouse database {url} is unreachable: "
+    # What a step that lost the warehouse says (its password hidden).
+    unreachable = f"the warehouse database {redact(url)} is unreachable: "
 
     # 1. Stopped once the run has started, kept down: one retry each (OMNI_RETRY_MAX), then failed.
     log = tmp_path / "kept_down.log"

@@ -24,7 +24,7 @@ from orchestration.defs.resources import Warehouse
 from orchestration.lib.feeds import get_feed
 from orchestration.lib.quality.batches import snapshot_batch
 from orchestration.lib.quality.schema import ensure_quality_schema
-from orchestration.lib.settings import DBT_PROJECT_DIR, PROJECT_DIR
+from orchestration.lib.settings import DAGSTER_INSTANCE_TEMPLATE, DBT_PROJECT_DIR, PROJECT_DIR
 from tests.dbt.conftest import Dbt, deliver, query
 from tests.dbt.landing_files import RULES_BATCH_1
 
@@ -281,7 +281,45 @@ def test_connection_settings_come_only_from_the_environment() -> None:
             assert re.search(r"env_var\('OMNI_PG_\w+'", str(output[field])), (
                 f"{name}.{field} is not from env_var"
             )
-    dagster = yaml.safe_load((PROJECT_DIR / "dagster.yaml").read_text())
+    dagster = yaml.safe_load(DAGSTER_INSTANCE_TEMPLATE.read_text())
     assert dagster["storage"]["custom"]["config"]["postgres_url"] == {"env": "OMNI_DAGSTER_STORAGE_URL"}
     # The warehouse resource has nothing to configure: no URL can end up in run config or the UI.
     assert Warehouse.model_fields == {}
+
+
+def test_bi_role_can_neither_make_temporary_tables_nor_take_advisory_locks(warehouse: str) -> None:
+    """Probe 8: a BI login reads; it cannot fill temp space or stall a build on its lock."""
+    assert isinstance(
+        _as_bi(warehouse, "create temporary table scratch (x int)"), psycopg.errors.InsufficientPrivilege
+    )
+    for call in (
+        "select pg_advisory_lock(hashtext('omni.dbt_build'))",
+        "select pg_try_advisory_lock(1)",
+        "select pg_advisory_xact_lock(1, 2)",
+        "select pg_advisory_lock_shared(1)",
+    ):
+        assert isinstance(_as_bi(warehouse, call), psycopg.errors.InsufficientPrivilege), call
+    # the owner keeps both (the loader and the build use them)
+    with psycopg.connect(warehouse) as conn:
+        conn.execute("create temporary table owner_scratch (x int)")
+        assert conn.execute("select pg_try_advisory_lock(hashtext('probe'))").fetchone() == (True,)
+
+
+def test_bi_user_prints_a_login_that_reads_the_marts_and_nothing_else(warehouse: str) -> None:
+    from click.testing import CliRunner
+
+    from orchestration.cli import main
+
+    result = CliRunner().invoke(main, ["bi-user", "analyst_ann"], env={"OMNI_DATABASE_URL": warehouse})
+    assert result.exit_code == 0, result.output
+    url = result.output.strip().splitlines()[-1]
+    assert url.startswith("postgresql://analyst_ann:") and url.endswith(warehouse.rsplit("/", 1)[1])
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select current_user").fetchone() == ("analyst_ann",)
+        # a transaction left idle on a mart cannot stall the build that replaces it for long
+        assert conn.execute("show idle_in_transaction_session_timeout").fetchone() == ("1min",)
+        assert conn.execute("select count(*) >= 0 from marts.inventory_position").fetchone() == (True,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select * from raw.pos__inventory limit 1")
+    refused = CliRunner().invoke(main, ["bi-user", "Robert'); drop"], env={"OMNI_DATABASE_URL": warehouse})
+    assert refused.exit_code != 0 and "invalid login name" in refused.output

@@ -20,7 +20,7 @@ from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRe
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 
 from orchestration.lib.database import dagster_storage_url, ensure_dagster_schema
-from orchestration.lib.settings import PROJECT_DIR
+from orchestration.lib.settings import DAGSTER_INSTANCE_TEMPLATE
 from orchestration.lib.warm_run_launcher import STANDBY_MODULE, WORKER_PID_TAG, WarmRunLauncher
 
 CODE = """
@@ -83,7 +83,7 @@ def instance(
     monkeypatch.chdir(tmp_path)  # the standby imports the code location from its working directory
     monkeypatch.setenv("WARM_TEST_FOLDER", str(tmp_path))
     ensure_dagster_schema(db_url)
-    config = yaml.safe_load((PROJECT_DIR / "dagster.yaml").read_text())
+    config = yaml.safe_load(DAGSTER_INSTANCE_TEMPLATE.read_text())
     assert config["run_launcher"]["class"] == WarmRunLauncher.__name__  # the product's choice
     monkeypatch.setenv("OMNI_DAGSTER_STORAGE_URL", dagster_storage_url(db_url))
     config["run_launcher"]["config"]["preload"] = preload

@@ -26,6 +26,7 @@ from orchestration.defs.dbt.project import (
 )
 from orchestration.defs.dbt.resource import DbtResource
 from orchestration.defs.retry import reporting_outages, warehouse_retry_policy
+from orchestration.lib.build_lock import reporting_blocked_build, take_build_lock
 from orchestration.lib.database import dbt_database_url
 from orchestration.lib.table_maintenance import maintain_written_tables
 
@@ -211,8 +212,9 @@ def dbt_build(context: dg.AssetExecutionContext, dbt: DbtResource, config: DbtBu
         args.append("--full-refresh")
     url = dbt_database_url()
     with reporting_outages(url), psycopg.connect(url, autocommit=True) as lock:
-        lock.execute("select pg_advisory_lock(hashtext('omni.dbt_build'))")
-        yield from dbt.build(context, args)
+        take_build_lock(lock, context.log.warning)
+        with reporting_blocked_build(url, context.log.warning):
+            yield from dbt.build(context, args)
         # models are keyed [schema, name]; autovacuum's work on what the build wrote, done now
         written = [sql.Identifier(*key.path).as_string(lock) for key in context.selected_asset_keys]
         maintain_written_tables(lock, written, context.log.info, context.log.warning)
