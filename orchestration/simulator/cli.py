@@ -13,7 +13,7 @@ from orchestration.simulator.config import (
     DEFAULT_FAULT_RATE,
     DEFAULT_START,
     FAULT_GROUPS,
-    FAULT_KINDS,
+    KNOWN_FAULT_KINDS,
     SimulationConfig,
     resolve_fault_kinds,
 )
@@ -61,8 +61,8 @@ def _parse_list(_ctx: click.Context, _param: click.Parameter, value: str | None)
     "--fault-kinds",
     callback=_parse_list,
     default="",
-    help=f"Comma-separated fault kinds (default: all when --faults > 0; rate {DEFAULT_FAULT_RATE} "
-    f"when only kinds are given). Kinds: {', '.join(FAULT_KINDS)}; groups: "
+    help=f"Comma-separated fault kinds (default: all but the anomalies when --faults > 0; rate "
+    f"{DEFAULT_FAULT_RATE} when only kinds are given). Kinds: {', '.join(KNOWN_FAULT_KINDS)}; groups: "
     f"{', '.join(FAULT_GROUPS)}.",
 )
 @click.option(

@@ -32,9 +32,15 @@ FAULT_KINDS: tuple[str, ...] = (
     "transfer_overdue",
     "listing_above_ats",
 )
+# Faults that AI-assisted operations find (docs/ai.md), not the quality rules: they need a history
+# of several days, so `--faults RATE` alone does not inject them; `--fault-kinds anomalies` (or
+# `all`) does.
+ANOMALY_FAULT_KINDS: tuple[str, ...] = ("recurring_count_variance", "demand_spike", "movement_anomaly")
+KNOWN_FAULT_KINDS = FAULT_KINDS + ANOMALY_FAULT_KINDS
 FAULT_GROUPS: dict[str, tuple[str, ...]] = {
     "malformed_file": tuple(kind for kind in FAULT_KINDS if kind.startswith("malformed_")),
-    "all": FAULT_KINDS,
+    "anomalies": ANOMALY_FAULT_KINDS,
+    "all": KNOWN_FAULT_KINDS,
 }
 
 # Ids are fixed-width: S0001..S8999 (S9xxx is kept for unknown-location faults), DC01..DC89.
@@ -52,12 +58,12 @@ def resolve_fault_kinds(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
             continue
         if name in FAULT_GROUPS:
             wanted.update(FAULT_GROUPS[name])
-        elif name in FAULT_KINDS:
+        elif name in KNOWN_FAULT_KINDS:
             wanted.add(name)
         else:
-            known = ", ".join((*FAULT_KINDS, *FAULT_GROUPS))
+            known = ", ".join((*KNOWN_FAULT_KINDS, *FAULT_GROUPS))
             raise ValueError(f"unknown fault kind {name!r}; known: {known}")
-    return tuple(kind for kind in FAULT_KINDS if kind in wanted)
+    return tuple(kind for kind in KNOWN_FAULT_KINDS if kind in wanted)
 
 
 def _default_home() -> Path:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from orchestration.simulator.anomaly_faults import AnomalyFaults
 from orchestration.simulator.clock import DAY_SECONDS, Clock, day_stamp, iso, stamp
 from orchestration.simulator.config import SimulationConfig
 from orchestration.simulator.deliveries import BROKEN_SUFFIX, RESENT_SUFFIX, broken, resent
@@ -93,6 +94,7 @@ class FaultInjector:
         self._pending: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         self._held: dict[str, list[_Held]] = defaultdict(list)
         self._last_written: dict[str, tuple[str, pa.Table]] = {}
+        self._delivered_day: dict[str, int] = {}  # stream key -> the day of its newest file
         # (stream key, slot end) -> the file that finally delivered that slot's rows.
         self.delivered: dict[tuple[str, int], str] = {}
         self._unknown_counter = 0
@@ -105,6 +107,8 @@ class FaultInjector:
         self._never_released = 0
         if self.kinds:
             self._plan()
+        # after _plan: the records of the other kinds keep their order
+        self.anomalies = AnomalyFaults(config, world, clock, self.manifest, self.kinds, self.rate)
 
     # --- planning ---------------------------------------------------------------------------
 
@@ -347,7 +351,12 @@ class FaultInjector:
         return True
 
     def deliver_event_file(
-        self, stream: EventStream, slot_end: int, table: pa.Table, write: WriteEventFile
+        self,
+        stream: EventStream,
+        slot_end: int,
+        table: pa.Table,
+        write: WriteEventFile,
+        write_empty: Callable[[], str] | None = None,
     ) -> None:
         """Write a slot's file with its faults: held back (late), extra rows, extra deliveries."""
         key = stream.key
@@ -361,7 +370,15 @@ class FaultInjector:
         if due:
             table = pa.concat_tables([h.table for h in due] + [table])
         if not table.num_rows:
+            # Every feed delivers every day: the day's last slot, when the day had no events, is a
+            # header-only file (planned faults move on to the next file with rows).
+            ends_day = slot_end % DAY_SECONDS == 0 or slot_end == self.clock.end
+            day = (slot_end - 1) // DAY_SECONDS
+            if write_empty is not None and ends_day and self._delivered_day.get(key) != day:
+                self.delivered[(key, slot_end)] = write_empty()
+                self._delivered_day[key] = day
             return
+        self._delivered_day[key] = (slot_end - 1) // DAY_SECONDS
         folder = stream.folder
         name = stream.file_name(slot_end)
         relative = f"{folder}/{name}"

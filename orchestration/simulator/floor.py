@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from orchestration.simulator.anomaly_faults import MOVEMENT_MOVE
 from orchestration.simulator.clock import DAY_SECONDS
 from orchestration.simulator.engine import SimContext, Task
 
@@ -82,10 +83,13 @@ class FloorEvents:
         damaged = stock.damaged[n_dcs:]
         written_off = self.rng.binomial(damaged, STORE_WRITE_OFF_SHARE).astype(np.int32)
         damaged -= written_off
+        ctx.faults.anomalies.shrink_before_count(ctx)
 
     def daily(self, ts: int) -> None:
         if ts % DAY_SECONDS == 0:
             self.plan_day(ts)
+            self.ctx.faults.anomalies.plan_movements(self.ctx, ts)
 
     def handlers(self) -> dict[str, Callable[[Task], None]]:
-        return {"dc_floor": self.dc_event}
+        anomalies = self.ctx.faults.anomalies
+        return {"dc_floor": self.dc_event, MOVEMENT_MOVE: lambda task: anomalies.movement(self.ctx, task)}

@@ -109,6 +109,7 @@ class OrderFlow:
             if not channel.has_feeds:
                 continue
             skus, qtys = ctx.demand.channel_lines(channel, tick_start)
+            skus, qtys = ctx.faults.anomalies.spike_lines(channel, tick_start, TICK_SECONDS, skus, qtys)
             if not len(skus):
                 continue
             times = np.sort(tick_start + self.rng.integers(PHASE_B, PHASE_C, len(skus)))

@@ -34,7 +34,7 @@ from orchestration.simulator.snapshots import SnapshotWriter
 from orchestration.simulator.stock import build_policy, initial_stock
 from orchestration.simulator.truth import MANIFEST_FILE, RUN_FILE, TRUTH_FILE, write_run_file, write_truth
 from orchestration.simulator.world import build_world
-from orchestration.simulator.writers import TEXT_TYPES, LandingWriter, TableBuilder, Variant
+from orchestration.simulator.writers import TEXT_TYPES, LandingWriter, TableBuilder, Variant, extension
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,13 @@ class Simulation:
             def write(name: str, tbl: pa.Table, variants: list[Variant], stream: EventStream = stream) -> str:
                 return self.writer.write(stream.feed, name, tbl, stream.fmt, stream.channel_id, variants)
 
-            ctx.faults.deliver_event_file(stream, slot_end, table, write)
+            def write_empty(stream: EventStream = stream, empty: pa.Table = table) -> str:
+                # JSONL has no header row: an empty slot of a JSONL feed is a header-only CSV.
+                fmt = "csv" if stream.fmt.startswith("jsonl") else stream.fmt
+                name = stream.file_name(slot_end).removesuffix(extension(stream.fmt)) + extension(fmt)
+                return self.writer.write(stream.feed, name, empty, fmt, stream.channel_id)
+
+            ctx.faults.deliver_event_file(stream, slot_end, table, write, write_empty)
 
     def _event_table(self, stream: EventStream, slot_end: int, columns: dict[str, np.ndarray]) -> pa.Table:
         feed = stream.feed

@@ -29,7 +29,8 @@ def test_every_file_parses_against_the_registry(run_name: str, request: pytest.F
     rows = 0
     for relative in files:
         item = read_file(run.landing, relative)  # raises MalformedFile on any deviation
-        assert item.rows, f"{relative} is empty"
+        # empty only as the header-only file of an event feed's day without events (at midnight)
+        assert item.rows or (item.feed.kind == "event" and "T0000Z" in relative), f"{relative} is empty"
         feeds_seen.add(item.feed.feed_id)
         rows += len(item.rows)
     assert feeds_seen == {feed.feed_id for feed in FEEDS}

@@ -133,5 +133,7 @@ def blocking_gate(context: dg.AssetExecutionContext, warehouse: Warehouse) -> It
     )
 
 
-inventory_exceptions = build_inventory_exceptions_asset(DBT_RULE_FINDINGS_DEPS)
+# The AI anomalies become ANOMALY_<type> exceptions (orchestration/defs/ai).
+AI_ANOMALIES_KEY = dg.AssetKey(["ai", "anomalies"])
+inventory_exceptions = build_inventory_exceptions_asset((*DBT_RULE_FINDINGS_DEPS, AI_ANOMALIES_KEY))
 QUALITY_ASSETS: list[dg.AssetsDefinition] = [inventory_exceptions, blocking_gate]

@@ -8,6 +8,7 @@ A build gathers the *current* findings into a temporary table, set-based:
   the incremental dbt model stg_raw__duplicate_events (a scan of the raw tables until it exists);
 - OUT_OF_ORDER_SNAPSHOT: one per snapshot delivered after a newer snapshot of the same scope;
 - UNSUPPORTED_FILE, FILE_REWRITTEN, CONFLICTING_SNAPSHOT: what was delivered (file_findings.py);
+- ANOMALY_<type>: one per open row of ai.anomalies (lib/ai/findings.py);
 - Great Expectations: one per failing key of the latest validation of each suite
   (quality.gx_findings; STALE_FEED, UNKNOWN_SKU, UNKNOWN_LOCATION, NEGATIVE_QUANTITY, ...);
 - dbt rules: the rows of the dbt model `quality_rule_findings` when it exists (NEGATIVE_ON_HAND,
@@ -31,6 +32,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from orchestration.lib.ai.findings import anomaly_findings
 from orchestration.lib.feeds import FEEDS, Feed
 from orchestration.lib.quality.file_findings import conflicting_snapshots, rewritten_files, unsupported_files
 from orchestration.lib.quality.schema import QUALITY_SCHEMA, ensure_quality_schema, relation_exists
@@ -424,6 +426,7 @@ def build_inventory_exceptions(url: str, directory: Path | None = None) -> Excep
                 conflicting_snapshots(conn, feed, settings)
             unsupported_files(conn, settings)
             rewritten_files(conn, settings)
+            anomaly_findings(conn, settings)
             _gx_findings(conn)
             report.dbt_findings = _dbt_findings(conn, settings)
             if as_of is not None:

@@ -1,0 +1,68 @@
+"""The tables of AI-assisted operations (docs/contract.md section 6), created by their assets."""
+
+from __future__ import annotations
+
+import psycopg
+
+AI_SCHEMA = "ai"
+MODEL_VERSION = "1"
+BI_ROLE = "omni_bi"  # orchestration/lib/bi_access.py BI_ROLE, dbt var bi_role
+
+AI_DDL = f"""
+create schema if not exists {AI_SCHEMA};
+create table if not exists {AI_SCHEMA}.anomalies (
+    anomaly_id    text primary key,
+    anomaly_type  text not null,
+    location_id   text,
+    channel_id    text,
+    sku           text,
+    window_start  timestamptz not null,
+    window_end    timestamptz not null,
+    observed      numeric not null,
+    expected      numeric not null,
+    score         numeric not null check (score between 0 and 1),
+    explanation   text not null,
+    model         text not null,
+    model_version text not null,
+    parameters    jsonb not null,
+    detected_at   timestamptz not null,
+    status        text not null check (status in ('open', 'resolved'))
+);
+create table if not exists {AI_SCHEMA}.exception_clusters (
+    cluster_id        text primary key,
+    owner_team        text not null,
+    exception_types   text[] not null,
+    exceptions        integer not null,
+    locations         text[] not null,
+    skus              text[] not null,
+    first_seen_at     timestamptz,
+    likely_root_cause text not null,
+    summary           text not null,
+    suggested_action  text not null,
+    model             text not null,
+    parameters        jsonb not null
+);
+create table if not exists {AI_SCHEMA}.policy_suggestions (
+    channel_id                     text not null,
+    sku                            text not null,
+    current_channel_safety_stock   integer,
+    suggested_channel_safety_stock integer not null,
+    current_max_share_pct          numeric,
+    suggested_max_share_pct        numeric not null,
+    reason                         text not null,
+    anomaly_id                     text not null,
+    model                          text not null,
+    primary key (channel_id, sku)
+);
+"""
+
+
+def ensure_ai_schema(conn: psycopg.Connection) -> None:
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('omni.ensure_ai_schema'))")
+        conn.execute(AI_DDL)
+        # The BI role reads the ai tables (docs/contract.md section 5); dbt's grants cover them
+        # too, but only from its next build after the tables exist.
+        if conn.execute("select 1 from pg_roles where rolname = %s", (BI_ROLE,)).fetchone():
+            conn.execute(f"grant usage on schema {AI_SCHEMA} to {BI_ROLE}")
+            conn.execute(f"grant select on all tables in schema {AI_SCHEMA} to {BI_ROLE}")
