@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import venv
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -75,14 +76,28 @@ def demo(args: argparse.Namespace) -> None:
             str(args.seed),
             "--faults",
             "0.01",
+            # A simulated day that ends now, so that latency and ages read as real minutes.
+            "--start",
+            demo_start(),
         )
     step("running the pipeline once (omni-inventory run)")
     run(cli, "run")
     if args.no_ui:
         print("\nDone. Start the Dagster UI with: .venv/bin/omni-inventory dev  (http://127.0.0.1:3000)")
         return
+    step("starting the dashboard on http://127.0.0.1:8050 (docs/dashboard.md)")
+    # A child of this process group: the Ctrl-C that stops the Dagster UI stops it too.
+    subprocess.Popen([str(cli), "dashboard", "--port", "8050"])
     step("starting the Dagster UI on http://127.0.0.1:3000 (webserver + daemon; Ctrl-C stops it)")
+    print("  Dagster UI: http://127.0.0.1:3000\n  dashboard:  http://127.0.0.1:8050", flush=True)
     os.execv(cli, [str(cli), "dev"])
+
+
+def demo_start() -> str:
+    """The start of a one-day simulated period that ends at the last half hour before now (UTC)."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    end = now.replace(minute=0 if now.minute < 30 else 30)
+    return (end - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test(args: argparse.Namespace) -> None:

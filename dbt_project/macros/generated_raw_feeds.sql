@@ -21,3 +21,26 @@
         ('channel/listings', 'channel__listings'),
     ]) }}
 {%- endmacro %}
+
+{# (feed id, freshness SLA in minutes) of every feed #}
+{% macro omni_feed_slas() -%}
+    {{ return([
+        ('erp/items', 1440),
+        ('erp/locations', 1440),
+        ('erp/stock_policy', 1440),
+        ('erp/channel_policy', 1440),
+        ('erp/purchase_orders', 1440),
+        ('erp/transfers', 1440),
+        ('erp/book_inventory', 1440),
+        ('erp/gl_balances', 1440),
+        ('wms/inventory', 15),
+        ('wms/movements', 15),
+        ('pos/inventory', 30),
+        ('pos/sales', 30),
+        ('oms/reservations', 5),
+        ('oms/order_lines', 5),
+        ('oms/returns', 5),
+        ('channel/orders', 15),
+        ('channel/listings', 15),
+    ]) }}
+{%- endmacro %}

@@ -190,10 +190,14 @@ def render_feed_macro() -> str:
     the graph exists, so the list must be known then.
     """
     pairs = ",\n        ".join(f"('{f.feed_id}', '{f.raw_table}')" for f in FEEDS)
+    slas = ",\n        ".join(f"('{f.feed_id}', {f.sla_minutes})" for f in FEEDS)
     return (
         HEADER.replace("# ", "{# ", 1).replace("\n# ", "\n   ").rstrip("\n")
         + " #}\n{% macro omni_raw_feeds() -%}\n    {{ return([\n        "
         + pairs
+        + ",\n    ]) }}\n{%- endmacro %}\n\n"
+        + "{# (feed id, freshness SLA in minutes) of every feed #}\n{% macro omni_feed_slas() -%}\n    {{ return([\n        "
+        + slas
         + ",\n    ]) }}\n{%- endmacro %}\n"
     )
 

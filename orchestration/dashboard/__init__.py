@@ -1,0 +1,1 @@
+"""The process-intelligence dashboard (`omni-inventory dashboard`, docs/dashboard.md)."""

@@ -1,0 +1,1 @@
+"""The dashboard's pages: each module has NAME, PATH, TITLE and panels(reader, filters)."""
