@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +12,8 @@ import click
 import psycopg
 
 from orchestration.api.cli import api, api_key
+from orchestration.bi_user_cli import bi_user
+from orchestration.dashboard.cli import dashboard
 from orchestration.lib import embedded_postgres
 from orchestration.lib.database import DatabaseNotConfigured, redact, warehouse_url
 from orchestration.lib.embedded_postgres import EmbeddedPostgresError
@@ -42,6 +45,9 @@ class _ReadableErrors(click.Group):
 @click.version_option(package_name="omni-inventory", message="%(prog)s %(version)s")
 def main() -> None:
     """Omnichannel inventory platform: ingest retail feeds, build availability and finance marts."""
+    # Everything written under $OMNI_HOME (secrets, logs, Dagster's compute logs by the processes
+    # started from here) is its owner's only (docs/contract.md section 5).
+    os.umask(0o077)
 
 
 @main.group()
@@ -51,7 +57,7 @@ def db() -> None:
 
 @db.command("url")
 def db_url() -> None:
-    """Print the warehouse URL (starting the embedded server if needed)."""
+    """Print the warehouse URL with its password, for psql and BI tools (starting the embedded server if needed)."""
     click.echo(warehouse_url())
 
 
@@ -62,7 +68,7 @@ def db_start() -> None:
     if settings.database_url:
         click.echo(f"OMNI_DATABASE_URL is set ({redact(settings.database_url)}): nothing embedded to start.")
         return
-    click.echo(embedded_postgres.start(settings.pg_dir))
+    click.echo(redact(embedded_postgres.start(settings.pg_dir)))
 
 
 @db.command("stop")
@@ -106,9 +112,14 @@ def dev(host: str, port: int) -> None:
     from orchestration.lib.dagster_instance import prepare_dagster_home
     from orchestration.lib.pipeline import prepare
 
+    if not _port_is_free(host, port):
+        raise click.ClickException(
+            f"port {port} on {host} is in use (another `omni-inventory dev`?): stop it or pass --port N"
+        )
     settings = load_settings()
     prepare(settings)
     prepare_dagster_home(settings)
+    _end_orphaned_runs()
     click.echo(
         f"Dagster UI on http://{host}:{port} (Ctrl-C to stop); DAGSTER_HOME={os.environ['DAGSTER_HOME']}"
     )
@@ -129,7 +140,28 @@ def dev(host: str, port: int) -> None:
         time.sleep(0.1)
 
 
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _end_orphaned_runs() -> None:
+    import dagster as dg
+
+    from orchestration.lib.orphaned_runs import end_orphaned_runs
+
+    with dg.DagsterInstance.get() as instance:
+        for run_id in end_orphaned_runs(instance):
+            click.echo(f"run {run_id} had been left unfinished by a killed process: marked failed")
+
+
 main.add_command(simulate)
+main.add_command(dashboard)
+main.add_command(bi_user)
 main.add_command(exceptions)
 main.add_command(api)
 main.add_command(api_key)

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.defs import bookkeeping
+from orchestration.defs.ai import definitions as ai
 from orchestration.defs.channel_sync import definitions as channel_sync
 from orchestration.defs.dbt import definitions as dbt
 from orchestration.defs.finance import definitions as finance
@@ -36,6 +37,7 @@ defs = dg.Definitions.merge(
     quality.defs,
     finance.defs,
     bookkeeping.defs,
+    ai.defs,
     channel_sync.defs,
 )
 

@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 import dagster as dg
+import psycopg
 from dagster_dbt.asset_utils import (
     DAGSTER_DBT_EXCLUDE_METADATA_KEY,
     DAGSTER_DBT_SELECT_METADATA_KEY,
@@ -25,6 +26,7 @@ from dagster_dbt.asset_utils import (
 )
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dbt_common.events.functions import msg_to_dict
+from psycopg import sql
 
 from orchestration.defs.dbt.project import TARGET_DIR
 from orchestration.defs.retry import warehouse_unreachable
@@ -35,6 +37,50 @@ from orchestration.lib.settings import DBT_PROJECT_DIR
 # dbt events that carry a node's result (the ones dagster-dbt turns into Dagster events).
 RESULT_EVENTS = frozenset({"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult"})
 _DONE = object()
+
+
+EXACT_BELOW_ROWS = 100_000
+
+
+class RowCounts:
+    """The row count of each table a dbt node wrote, for the UI (`dagster/row_count`).
+
+    A big table's is PostgreSQL's own estimate (pg_class.reltuples), which the models' post-hook
+    keeps current with ANALYZE: a count(*) of every big table after every micro-batch would cost
+    more than the batch. Below EXACT_BELOW_ROWS the count is exact. Views have none (the figure
+    would be a query of their whole source).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn: psycopg.Connection | None = None
+
+    def __enter__(self) -> RowCounts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+    def of(self, raw_event: dict[str, Any]) -> int | None:
+        node = raw_event.get("data", {}).get("node_info", {})
+        relation = node.get("node_relation") or {}
+        if node.get("node_status") != "success" or node.get("materialized") not in ("table", "incremental"):
+            return None
+        name = sql.Identifier(relation.get("schema") or "", relation.get("alias") or "")
+        try:
+            self.conn = self.conn or psycopg.connect(self.url, autocommit=True)
+            row = self.conn.execute(
+                "select reltuples::bigint from pg_class where oid = to_regclass(%s)",
+                (name.as_string(self.conn),),
+            ).fetchone()
+            if row is None:
+                return None
+            if row[0] < EXACT_BELOW_ROWS:  # small, or never analyzed (-1): counted exactly
+                row = self.conn.execute(sql.SQL("select count(*) from {}").format(name)).fetchone()
+        except psycopg.Error:  # a figure for the UI only: never fail the build over it
+            return None
+        return int(row[0]) if row else None
 
 
 @cache
@@ -87,11 +133,16 @@ class DbtResource(dg.ConfigurableResource):
         context.log.info(f"dbt {' '.join(command)}")
         worker = threading.Thread(target=run, name="dbt", daemon=True)
         worker.start()
-        while (raw_event := results.get()) is not _DONE:
-            message = DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={})
-            yield from message.to_default_asset_events(
-                manifest=manifest, dagster_dbt_translator=translator, context=context, project=project
-            )
+        with RowCounts(dbt_database_url()) as row_counts:
+            while (raw_event := results.get()) is not _DONE:
+                message = DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={})
+                rows = row_counts.of(raw_event)
+                for event in message.to_default_asset_events(
+                    manifest=manifest, dagster_dbt_translator=translator, context=context, project=project
+                ):
+                    if rows is not None and isinstance(event, dg.Output):
+                        event = event.with_metadata({**event.metadata, "dagster/row_count": rows})
+                    yield event
         worker.join()
         if error := outcome.get("error"):
             if isinstance(error, DbtCommandError):
