@@ -73,13 +73,14 @@ def bare_copy(url: str, path: Path, unlogged: bool) -> float:
 
 
 def timed_ingest(name: str, landing: Path) -> tuple[float, int, int]:
-    """The loader on a fresh database: (seconds, files loaded, rows loaded)."""
+    """The loader on a fresh database: (seconds, files settled, rows loaded)."""
     url = scratch_warehouse(name)
     started = time.perf_counter()
     loaded = ingest(url, landing)
     seconds = time.perf_counter() - started
-    assert loaded.count("loaded") == len(loaded.outcomes), loaded.summary()
-    return seconds, loaded.count("loaded"), loaded.rows_loaded
+    # header-only files (empty slots) share their bytes: the second is a duplicate, nothing lost
+    assert loaded.count("loaded") + loaded.count("duplicate") == len(loaded.outcomes), loaded.summary()
+    return seconds, len(loaded.outcomes), loaded.rows_loaded
 
 
 def paired(repeat: int, bare: Callable[[], float], loader: Callable[[], float]) -> tuple[float, float, float]:

@@ -248,3 +248,19 @@ def test_a_bad_value_loaded_before_the_loader_refused_it_is_skipped_and_becomes_
         "select feed, details from quality.quality_rule_findings where exception_type = 'INVALID_VALUE'",
     )
     assert feed == "pos/sales" and details["row_number"] == 1 and details["raw_row"]["qty"] is None
+
+
+def test_header_only_files_of_empty_slots_are_no_duplicate_deliveries(db_url: str, landing: Path) -> None:
+    """The simulator (and many interfaces) write a header-only file for a slot without events;
+    two of them have the same bytes, but nothing was delivered twice."""
+    header = "event_id,location_id,sku,qty,event_ts\n"
+    for name in ("empty_a.csv", "empty_b.csv"):
+        (feed_dir(landing, SALES) / name).write_text(header)
+    write_rows(feed_dir(landing, SALES), "twice_a.csv", sample_rows(SALES, 1, event_id="t1"))
+    write_rows(feed_dir(landing, SALES), "twice_b.csv", sample_rows(SALES, 1, event_id="t1"))
+    ingest(db_url, landing)
+    build_inventory_exceptions(db_url)
+    assert rows_of(
+        db_url,
+        "select details ->> 'file_path' from quality.inventory_exceptions where exception_type = 'DUPLICATE_FILE'",
+    ) == [("pos/sales/twice_b.csv",)]

@@ -144,6 +144,8 @@ def _duplicate_files(conn: psycopg.Connection, settings: QualitySettings) -> Non
             "  'duplicate_of', l.duplicate_of, 'file_hash', l.file_hash, 'channel_id', l.channel_id,"
             "  'detected_by', 'loader')"
             " from {ledger} l left join {ledger} o on o.load_id = l.duplicate_of where l.status = 'duplicate'"
+            # a header-only file (an empty slot) repeats the header of another: nothing was sent twice
+            " and coalesce(o.rows_loaded, 1) > 0"
         ).format(ledger=LEDGER),
         (settings.severity_of("DUPLICATE_FILE"),),
     )
