@@ -77,13 +77,10 @@ def _filters() -> html.Div:
         clearable=False,
     )
     others = [
-        dcc.Dropdown(id=f"filter-{name}", placeholder=f"all {plural}")
+        html.Label([name, dcc.Dropdown(id=f"filter-{name}", placeholder=f"all {plural}")])
         for name, plural in (("region", "regions"), ("channel", "channels"), ("team", "teams"))
     ]
-    return html.Div(
-        [html.Label(["period", period]), *[html.Label([d.id.removeprefix("filter-"), d]) for d in others]],
-        className="filters",
-    )
+    return html.Div([html.Label(["period", period]), *others], className="filters")
 
 
 def _register_page_callback(app: Dash, reader: Reader, page: ModuleType) -> None:
@@ -113,6 +110,7 @@ def _register_filter_options(app: Dash, reader: Reader) -> None:
     def options(_: int | None, search: str | None):
         # The login every query runs as, shown so that anyone can see it is not the owner.
         user, _is_bi = reader.session_user()
+        values: tuple[object, ...]  # dash.no_update for each filter, or the values the link asks for
         if dash.ctx.triggered_id == "refresh":
             values = (dash.no_update,) * len(FILTER_IDS)
         else:

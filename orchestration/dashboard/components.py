@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
+from dash.development.base_component import Component
 
 from orchestration.dashboard.queries import RelationMissing
 
@@ -14,8 +15,8 @@ NOT_BUILT = "not built yet: run `omni-inventory run`"
 MAX_TABLE_ROWS = 25
 
 
-def panel(panel_id: str, title: str, *children: object, note: str | None = None) -> html.Section:
-    body = [html.H3(title)]
+def panel(panel_id: str, title: str, *children: Component, note: str | None = None) -> html.Section:
+    body: list[Component] = [html.H3(title)]
     if note:
         body.append(html.P(note, className="note"))
     return html.Section([*body, *children], id=f"panel-{panel_id}", className="panel")
@@ -57,7 +58,7 @@ def _cell(value: object) -> str:
 
 
 def guarded(
-    panel_id: str, title: str, build: Callable[[], list[object]], note: str | None = None
+    panel_id: str, title: str, build: Callable[[], list[Component]], note: str | None = None
 ) -> html.Section:
     """A panel whose content `build` makes; a relation not built yet shows the notice instead."""
     try:

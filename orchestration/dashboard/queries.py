@@ -66,7 +66,8 @@ class Reader:
         """The query's rows; RelationMissing when one of `needs` (schema.table) does not exist."""
         with self.connect() as conn:
             for relation in needs:
-                if conn.execute("select to_regclass(%s)", (relation,)).fetchone()[0] is None:
+                found = conn.execute("select to_regclass(%s)", (relation,)).fetchone()
+                if found is None or found[0] is None:
                     raise RelationMissing(relation)
             cursor = conn.execute(query, params or {})
             columns = [column.name for column in cursor.description or ()]
@@ -83,9 +84,11 @@ class Reader:
     def session_user(self) -> tuple[str, bool]:
         """The login the dashboard reads as, and whether it is a member of omni_bi."""
         with self.connect() as conn:
-            user, is_bi = conn.execute(
+            row = conn.execute(
                 "select session_user, pg_has_role(session_user, 'omni_bi', 'member')"
             ).fetchone()
+        assert row is not None, "a select without a from clause returns one row"
+        user, is_bi = row
         return str(user), bool(is_bi)
 
 

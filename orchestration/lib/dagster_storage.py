@@ -29,7 +29,6 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import sqlalchemy
-from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.config import pg_config
 from dagster._serdes.config_class import ConfigurableClassData
 from dagster_postgres import (
@@ -157,7 +156,8 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         self._schedule_storage = WaitingScheduleStorage(
             postgres_url, should_autocreate_tables, token_provider=token_provider
         )
-        DagsterStorage.__init__(self)
+        # DagsterStorage's initializer (skipping DagsterPostgresStorage's, which builds unpooled parts)
+        super(DagsterPostgresStorage, self).__init__()
 
     @classmethod
     def config_type(cls) -> Any:

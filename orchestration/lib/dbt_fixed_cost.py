@@ -61,7 +61,8 @@ def connections_kept_between_nodes() -> Iterator[None]:
         except Exception:  # a broken session: close it
             close_after_node(manager)
 
-    PostgresConnectionManager.release = reset_after_node  # type: ignore[method-assign]
+    # a monkeypatch: `release` is declared on BaseConnectionManager, the patch takes the Postgres one
+    PostgresConnectionManager.release = reset_after_node  # type: ignore[method-assign, assignment]
     try:
         yield
     finally:
@@ -81,7 +82,7 @@ def type_testers_reused() -> Iterator[None]:
         nulls = None if string_null_values is None else tuple(string_null_values)
         return build_once(frozenset(text_columns), nulls)
 
-    agate_helper.build_type_tester = reused  # type: ignore[assignment]
+    agate_helper.build_type_tester = reused
     try:
         yield
     finally:

@@ -259,7 +259,7 @@ def _merge(generated: list[dict[str, Any]], custom: list[dict[str, Any]], suite:
         severity = meta.get("severity")
         rule = {
             **entry,
-            "severity": GX_SEVERITY.get(severity, severity),
+            "severity": GX_SEVERITY.get(severity, severity) if severity is not None else None,
             "meta": {**meta, "source": "custom"},
             "id": str(uuid.uuid5(ID_NAMESPACE, f"{suite}/{name}")),
         }

@@ -175,7 +175,7 @@ def _sync_value_checks(conn: psycopg.Connection) -> None:
                 )
 
 
-def column_ddl(feed: Feed) -> list[sql.Composable]:
+def column_ddl(feed: Feed) -> list[sql.Composed]:
     not_null = set(feed.not_null_columns)
     parts = [
         sql.SQL("{} {}{}").format(

@@ -82,6 +82,8 @@ def cancel_run(serialized_args: str) -> None:
     from dagster._serdes import deserialize_value
 
     args = deserialize_value(serialized_args, ExecuteRunArgs)
+    # the run launcher always sends its instance's ref (the field is optional only in the gRPC type)
+    assert args.instance_ref is not None, "ExecuteRunArgs without an instance ref"
     with DagsterInstance.from_ref(args.instance_ref) as instance:
         run = instance.get_run_by_id(args.run_id)
         if run is not None and not run.is_finished:

@@ -70,7 +70,7 @@ class DueTable:
     vacuum: bool
     analyze: bool
 
-    def statement(self) -> sql.Composable:
+    def statement(self) -> sql.Composed:
         # SKIP_LOCKED: a table autovacuum is already working on is left to it.
         if self.vacuum:
             options = "analyze, skip_locked" if self.analyze else "skip_locked"

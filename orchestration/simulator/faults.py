@@ -123,7 +123,7 @@ class FaultInjector:
 
     def _choose(self, candidates: list[Any], n: int | None = None) -> list[Any]:
         n = self._count(len(candidates)) if n is None else min(n, len(candidates))
-        picked = self.rng.choice(len(candidates), size=n, replace=False) if n else []
+        picked: np.ndarray | list[int] = self.rng.choice(len(candidates), size=n, replace=False) if n else []
         return [candidates[i] for i in sorted(int(i) for i in picked)]
 
     def _stream_slots(self, feeds: tuple[str, ...], kind: str) -> list[tuple[str, int]]:

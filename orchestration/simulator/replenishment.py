@@ -96,7 +96,7 @@ class Replenishment:
             stuck=stuck,
         )
         if status == SHIPPED:
-            np.add.at(self.ctx.stock.in_transit_in, (store, skus), qty)
+            np.add.at(self.ctx.stock.in_transit_in[store], skus, qty)  # the store's row, a view
             if not stuck:
                 self._receipts_at[expected_at].append(header)
         return header
@@ -256,7 +256,7 @@ class Replenishment:
             open=True,
             closed_at=-1,
         )
-        np.add.at(ctx.stock.on_order, (dc, skus), qty.astype(np.int32))
+        np.add.at(ctx.stock.on_order[dc], skus, qty.astype(np.int32))  # the DC's row, a view
         window_start, window_end = RECEIPT_WINDOW_MINUTES
         for day in np.unique(expected_day).tolist():
             minute = int(self.rng.integers(window_start, window_end))

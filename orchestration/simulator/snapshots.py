@@ -211,12 +211,12 @@ class SnapshotWriter:
     def wms_table(self, dc: int, ts: int) -> pa.Table:
         stock = self.ctx.stock
         skus, statuses, qtys = [], [], []
-        for code, status in enumerate(WMS_STATUSES):
+        for status_code, status in enumerate(WMS_STATUSES):
             qty = stock.reported_available(dc) if status == "available" else getattr(stock, status)[dc]
             # Every sku has an `available` row (so the count covers it); other buckets only when used.
             present = self._all_skus if status == "available" else np.flatnonzero(qty)
             skus.append(present)
-            statuses.append(np.full(len(present), code))
+            statuses.append(np.full(len(present), status_code))
             qtys.append(np.asarray(qty)[present])
         sku, code, qty = np.concatenate(skus), np.concatenate(statuses), np.concatenate(qtys)
         order = np.lexsort((code, sku))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import plotly.express as px
+from dash.development.base_component import Component
 
 from orchestration.dashboard.components import chart, empty, guarded, table
 from orchestration.dashboard.queries import Filters, Reader, filter_params, in_channel
@@ -18,7 +19,7 @@ order by channel_id
 """
 
 
-def panels(reader: Reader, filters: Filters) -> list[object]:
+def panels(reader: Reader, filters: Filters) -> list[Component]:
     params = filter_params(filters)
     return [
         guarded("allocation-accuracy", "Listings against ATS by channel", lambda: _accuracy(reader, params)),
@@ -26,7 +27,7 @@ def panels(reader: Reader, filters: Filters) -> list[object]:
     ]
 
 
-def _accuracy(reader: Reader, params: dict[str, object]) -> list[object]:
+def _accuracy(reader: Reader, params: dict[str, object]) -> list[Component]:
     accuracy = reader.frame(ACCURACY, params, needs=("ops.allocation_accuracy",))
     if accuracy.empty:
         return [empty()]
@@ -41,7 +42,7 @@ def _accuracy(reader: Reader, params: dict[str, object]) -> list[object]:
     return [chart("allocation-accuracy", figure), table("allocation-accuracy", accuracy)]
 
 
-def _oversell(reader: Reader, params: dict[str, object]) -> list[object]:
+def _oversell(reader: Reader, params: dict[str, object]) -> list[Component]:
     accuracy = reader.frame(ACCURACY, params, needs=("ops.allocation_accuracy",))
     if accuracy.empty:
         return [empty()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import plotly.express as px
+from dash.development.base_component import Component
 
 from orchestration.dashboard.components import chart, empty, guarded, table
 from orchestration.dashboard.queries import Filters, Reader, filter_params, in_channel, in_region, in_window
@@ -21,12 +22,12 @@ order by score desc, anomaly_id
 """
 
 
-def panels(reader: Reader, filters: Filters) -> list[object]:
+def panels(reader: Reader, filters: Filters) -> list[Component]:
     params = filter_params(filters)
     return [guarded("anomalies", "Open anomalies", lambda: _anomalies(reader, params))]
 
 
-def _anomalies(reader: Reader, params: dict[str, object]) -> list[object]:
+def _anomalies(reader: Reader, params: dict[str, object]) -> list[Component]:
     anomalies = reader.frame(ANOMALIES, params, needs=("ai.anomalies", "ops.locations"))
     if anomalies.empty:
         return [empty("no open anomaly")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import plotly.express as px
+from dash.development.base_component import Component
 
 from orchestration.dashboard.components import chart, empty, guarded, table
 from orchestration.dashboard.queries import Filters, Reader, filter_params, in_region, in_team, in_window
@@ -47,7 +48,7 @@ order by 1, 2
 """
 
 
-def panels(reader: Reader, filters: Filters) -> list[object]:
+def panels(reader: Reader, filters: Filters) -> list[Component]:
     params = filter_params(filters)
     return [
         guarded("exception-volume", "Open exceptions by type and team", lambda: _volume(reader, params)),
@@ -75,7 +76,7 @@ def panels(reader: Reader, filters: Filters) -> list[object]:
     ]
 
 
-def _volume(reader: Reader, params: dict[str, object]) -> list[object]:
+def _volume(reader: Reader, params: dict[str, object]) -> list[Component]:
     backlog = reader.frame(BACKLOG, params, needs=("ops.exception_backlog",))
     if backlog.empty:
         return [empty()]
@@ -83,7 +84,7 @@ def _volume(reader: Reader, params: dict[str, object]) -> list[object]:
     return [chart("exception-volume", figure), table("exception-backlog", backlog)]
 
 
-def _age(reader: Reader, params: dict[str, object]) -> list[object]:
+def _age(reader: Reader, params: dict[str, object]) -> list[Component]:
     ages = reader.frame(OPEN_AGES, params, needs=("quality.inventory_exceptions", "ops.locations"))
     if ages.empty:
         return [empty("no open exceptions")]
@@ -92,7 +93,7 @@ def _age(reader: Reader, params: dict[str, object]) -> list[object]:
     return [chart("exception-age", figure)]
 
 
-def _by_location(reader: Reader, params: dict[str, object]) -> list[object]:
+def _by_location(reader: Reader, params: dict[str, object]) -> list[Component]:
     by_location = reader.frame(
         OPEN_BY_LOCATION, params, needs=("quality.inventory_exceptions", "ops.locations")
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import plotly.express as px
+from dash.development.base_component import Component
 
 from orchestration.dashboard.components import chart, empty, guarded, table
 from orchestration.dashboard.queries import Filters, Reader, filter_params, in_region
@@ -27,7 +28,7 @@ order by period desc, legal_entity
 """
 
 
-def panels(reader: Reader, filters: Filters) -> list[object]:
+def panels(reader: Reader, filters: Filters) -> list[Component]:
     params = filter_params(filters)
     return [
         guarded(
@@ -39,7 +40,7 @@ def panels(reader: Reader, filters: Filters) -> list[object]:
     ]
 
 
-def _reconciliation(reader: Reader, params: dict[str, object]) -> list[object]:
+def _reconciliation(reader: Reader, params: dict[str, object]) -> list[Component]:
     status = reader.frame(RECONCILIATION, params, needs=("finance.inventory_reconciliation", "ops.locations"))
     if status.empty:
         return [empty()]
@@ -55,7 +56,7 @@ def _reconciliation(reader: Reader, params: dict[str, object]) -> list[object]:
     return [chart("reconciliation", figure)]
 
 
-def _close(reader: Reader, params: dict[str, object]) -> list[object]:
+def _close(reader: Reader, params: dict[str, object]) -> list[Component]:
     close = reader.frame(CLOSE, params, needs=("finance.close_readiness", "ops.locations"))
     if close.empty:
         return [empty()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import plotly.express as px
 import plotly.graph_objects as go
+from dash.development.base_component import Component
 
 from orchestration.dashboard.components import chart, empty, guarded, table
 from orchestration.dashboard.queries import Filters, Reader, filter_params, in_channel, in_window
@@ -42,7 +43,7 @@ order by 1, 2
 """
 
 
-def panels(reader: Reader, filters: Filters) -> list[object]:
+def panels(reader: Reader, filters: Filters) -> list[Component]:
     params = filter_params(filters)
     return [
         guarded(
@@ -60,7 +61,7 @@ def panels(reader: Reader, filters: Filters) -> list[object]:
     ]
 
 
-def _latency_over_time(reader: Reader, params: dict[str, object]) -> list[object]:
+def _latency_over_time(reader: Reader, params: dict[str, object]) -> list[Component]:
     loads = reader.frame(LOADS, params, needs=("ops.feed_load_latency",))
     if loads.empty:
         return [empty()]
@@ -84,7 +85,7 @@ def _latency_over_time(reader: Reader, params: dict[str, object]) -> list[object
     return [chart("feed-latency", figure)]
 
 
-def _feed_summary(reader: Reader, params: dict[str, object]) -> list[object]:
+def _feed_summary(reader: Reader, params: dict[str, object]) -> list[Component]:
     feeds = reader.frame(FEEDS, params, needs=("ops.feed_latency", "ops.feed_load_latency"))
     if feeds.empty:
         return [empty()]
@@ -107,7 +108,7 @@ def _feed_summary(reader: Reader, params: dict[str, object]) -> list[object]:
     return [chart("feed-summary", figure), table("feed-summary", feeds)]
 
 
-def _sequencing(reader: Reader, params: dict[str, object]) -> list[object]:
+def _sequencing(reader: Reader, params: dict[str, object]) -> list[Component]:
     events = reader.frame(SEQUENCING, params, needs=("quality.inventory_exceptions",))
     if events.empty:
         return [empty("no duplicate or out-of-sequence events")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import plotly.express as px
+from dash.development.base_component import Component
 
 from orchestration.dashboard.components import chart, empty, guarded, table
 from orchestration.dashboard.queries import Filters, Reader, filter_params, in_region
@@ -32,7 +33,7 @@ order by priority, to_location_id, sku, from_location_id
 """
 
 
-def panels(reader: Reader, filters: Filters) -> list[object]:
+def panels(reader: Reader, filters: Filters) -> list[Component]:
     params = filter_params(filters)
     return [
         guarded(
@@ -50,7 +51,7 @@ def panels(reader: Reader, filters: Filters) -> list[object]:
     ]
 
 
-def _risk_by_location(reader: Reader, params: dict[str, object]) -> list[object]:
+def _risk_by_location(reader: Reader, params: dict[str, object]) -> list[Component]:
     risk = reader.frame(RISK_BY_LOCATION, params, needs=("ops.fill_rate_risk", "ops.locations"))
     if risk.empty:
         return [empty("no position is projected to stock out within its lead time")]
@@ -62,7 +63,7 @@ def _risk_by_location(reader: Reader, params: dict[str, object]) -> list[object]
     return [chart("fill-rate-risk", figure)]
 
 
-def _transfers(reader: Reader, params: dict[str, object]) -> list[object]:
+def _transfers(reader: Reader, params: dict[str, object]) -> list[Component]:
     transfers = reader.frame(
         TRANSFERS, params, needs=("replenishment.transfer_recommendations", "ops.locations")
     )

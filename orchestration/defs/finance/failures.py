@@ -77,9 +77,10 @@ def run_failure(context: dg.RunFailureSensorContext) -> RunFailure:
     run = context.dagster_run
     step_events = context.get_step_failure_events()
     step_errors = {
-        event.step_key: error_chain(event.event_specific_data.error)
+        # every event here is a STEP_FAILURE, whose data the typed accessor returns as StepFailureData
+        event.step_key: error_chain(event.step_failure_data.error)
         for event in step_events
-        if event.step_key and event.event_specific_data is not None and event.event_specific_data.error
+        if event.step_key and event.event_specific_data is not None and event.step_failure_data.error
     }
     record = context.instance.get_run_record_by_id(run.run_id)
     ended = record.end_time if record is not None else None

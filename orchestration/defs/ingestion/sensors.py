@@ -136,6 +136,8 @@ def landing_zone_arrival(context: dg.SensorEvaluationContext, warehouse: Warehou
         return dg.SensorResult(skip_reason="new files were already loaded", cursor=next_cursor)
     per_feed = Counter(f.feed_id or "unrouted" for f in pending)
     context.log.info(", ".join(f"{feed}: {count}" for feed, count in sorted(per_feed.items())))
+    # Dagster evaluates a sensor within its code location's repository; only a bare test context has none.
+    assert context.repository_def is not None, "the sensor needs its repository to resolve the selection"
     return dg.SensorResult(
         run_requests=[batch_run_request(pending, context.repository_def)], cursor=next_cursor
     )

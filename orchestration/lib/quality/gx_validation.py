@@ -256,6 +256,8 @@ class GxSession:
         by_name = {rule.check_name: rule for rule in rules}
         parsed = {}
         for r in result.results:
+            # each result carries the configuration of the expectation it ran
+            assert r.expectation_config is not None, "a validation result without its expectation"
             rule = by_name[(r.expectation_config.meta or {})["check_name"]]
             parsed[rule.check_name] = parse_result(rule, r)
         return parsed
