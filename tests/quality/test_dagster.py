@@ -8,25 +8,31 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import psycopg
 import pytest
 
 from orchestration.definitions import defs
 from orchestration.defs.ingestion.assets import INGESTION_ASSETS, raw_asset_key
 from orchestration.defs.quality.assets import (
     BLOCKING_GATE_KEY,
+    EXCEPTION_CHECKS,
     GATE_CHECK,
     GX_SECONDS_METADATA,
     INVENTORY_EXCEPTIONS_KEY,
     QUALITY_ASSETS,
     blocking_gate,
+    evaluate_exception_checks,
 )
 from orchestration.defs.quality.checks import raw_suite_checks
 from orchestration.defs.quality.resources import BLOCKING_CHECK, WARNING_CHECK, GreatExpectationsValidator
 from orchestration.defs.resources import Warehouse
 from orchestration.lib.feeds import FEEDS
+from orchestration.lib.loader import ingest
+from orchestration.lib.quality.exceptions import build_inventory_exceptions
+from orchestration.lib.quality.schema import ensure_quality_schema
 from orchestration.lib.quality.suites import load_feed_suite
 from orchestration.lib.settings import EXPECTATIONS_DIR, PROJECT_DIR
-from tests.quality.conftest import exceptions
+from tests.quality.conftest import exceptions, validate_all
 from tests.quality.world import clean_rows, feed, later, write_clean_world, write_feed
 
 REPLENISHMENT_PROBE = dg.AssetKey(["replenishment", "probe"])
@@ -106,6 +112,8 @@ def test_blocking_gate_stops_replenishment_on_bad_data_only(
             if key not in (raw_asset_key(counts), BLOCKING_GATE_KEY)
         )
         assert not evaluations[(BLOCKING_GATE_KEY, GATE_CHECK)].passed
+        # the exceptions table's own checks ran on it, after its build
+        assert all(evaluations[(INVENTORY_EXCEPTIONS_KEY, name)].passed for name in EXCEPTION_CHECKS)
         assert INVENTORY_EXCEPTIONS_KEY in materialized and REPLENISHMENT_PROBE not in materialized
         # how long the step validated, which benchmarks/scale.py reports as GX time
         (exceptions_event,) = bad.asset_materializations_for_node("quality__inventory_exceptions")
@@ -138,3 +146,50 @@ def test_mart_suites_are_checks_on_the_dbt_assets() -> None:
         "marts/atp_by_channel:gx_blocking_expectations",
         "finance/inventory_reconciliation:gx_warning_expectations",
     } <= checks
+
+
+def test_the_exceptions_column_schema_is_the_tables_ddl(db_url: str) -> None:
+    node = defs.resolve_asset_graph().get(INVENTORY_EXCEPTIONS_KEY)
+    schema = node.metadata["dagster/column_schema"]
+    with psycopg.connect(db_url) as conn:
+        ensure_quality_schema(conn)
+        table = conn.execute(
+            "select column_name, udt_name, is_nullable = 'YES' from information_schema.columns"
+            " where table_schema = 'quality' and table_name = 'inventory_exceptions' order by ordinal_position"
+        ).fetchall()
+    assert [(c.name, c.type, c.constraints.nullable) for c in schema.columns] == table
+    assert len(table) == 13 and all(c.description for c in schema.columns)
+    by_name = {c.name: c for c in schema.columns}
+    assert by_name["exception_id"].constraints.unique
+    assert by_name["severity"].constraints.other == ["severity in ('blocking', 'warning')"]
+    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys if key.asset_key == node.key}
+    assert checks == set(EXCEPTION_CHECKS)
+
+
+def test_the_exceptions_checks_pass_on_a_build_and_fail_on_a_broken_row(db_url: str, landing: Path) -> None:
+    pos = feed("pos/inventory")
+    write_clean_world(landing)
+    write_feed(landing, pos, "pos_bad_1.csv", clean_rows(pos, later(1), count=1, damaged=-1))
+    ingest(db_url, landing)
+    validate_all(db_url)
+    build_inventory_exceptions(db_url)
+    with psycopg.connect(db_url) as conn:
+        passed = {r.check_name: r.passed for r in evaluate_exception_checks(conn)}
+    assert passed == dict.fromkeys(EXCEPTION_CHECKS, True)
+    [(exception_id,)] = exceptions(db_url, "exception_id")
+
+    breakages = {
+        "open_exceptions_have_a_known_owner_team": "update quality.inventory_exceptions set owner_team = 'nobody'",
+        "lifecycle_times_in_order": "update quality.inventory_exceptions set first_seen_at = last_seen_at + interval '1 day'",
+        "status_matches_the_history": "insert into quality.inventory_exception_history (exception_id, transition, as_of)"
+        " select exception_id, 'resolved', last_seen_at from quality.inventory_exceptions",
+    }
+    for name, breakage in breakages.items():
+        with psycopg.connect(db_url) as conn:  # each breakage rolled back before the next
+            conn.execute(breakage)
+            results = {r.check_name: r for r in evaluate_exception_checks(conn)}
+            conn.rollback()
+        assert {n for n, r in results.items() if not r.passed} == {name}, name
+        assert results[name].severity == dg.AssetCheckSeverity.ERROR
+        assert results[name].metadata["violations"].value == 1
+        assert results[name].metadata["sample_exception_ids"].value == [exception_id]

@@ -3,6 +3,9 @@
 - `quality/inventory_exceptions` rebuilds quality.inventory_exceptions from every source of
   findings (orchestration/lib/quality/exceptions.py). It validates the suites first; when the raw
   checks already ran in the run, that is a lookup (the suites' inputs did not change).
+  Its column schema is the table's DDL (lib/quality/schema.py, each column's comment its
+  description); its checks (EXCEPTION_CHECKS) evaluate what the DDL's constraints cannot state,
+  in SQL on the table, after each build.
 - `quality/blocking_gate` carries the Dagster *blocking* check `no_failed_blocking_expectations`:
   it fails with ERROR while any expectation of blocking severity fails in the latest validation
   of its suite. Replenishment and finance assets declare `deps=[BLOCKING_GATE_KEY]`, so Dagster
@@ -20,8 +23,9 @@ from orchestration.defs.ingestion.assets import UNROUTED_KEY, raw_asset_key
 from orchestration.defs.quality.resources import GreatExpectationsValidator
 from orchestration.defs.resources import Warehouse
 from orchestration.lib.feeds import FEEDS
-from orchestration.lib.quality.exceptions import build_inventory_exceptions
-from orchestration.lib.quality.schema import ensure_quality_schema
+from orchestration.lib.quality.exceptions import DEFAULT_OWNER_TEAM, build_inventory_exceptions
+from orchestration.lib.quality.schema import ddl_columns, ensure_quality_schema
+from orchestration.lib.quality.settings import load_owner_teams
 
 INVENTORY_EXCEPTIONS_KEY = dg.AssetKey(["quality", "inventory_exceptions"])
 BLOCKING_GATE_KEY = dg.AssetKey(["quality", "blocking_gate"])
@@ -36,6 +40,75 @@ DBT_RULE_FINDINGS_DEPS: tuple[dg.AssetKey, ...] = (
 )
 
 
+def exceptions_column_schema() -> dg.TableSchema:
+    """quality.inventory_exceptions as its DDL creates it (lib/quality/schema.py)."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=column.name,
+                type=column.type,
+                description=column.description,
+                constraints=dg.TableColumnConstraints(
+                    nullable=column.nullable, unique=column.unique, other=list(column.checks)
+                ),
+            )
+            for column in ddl_columns("inventory_exceptions")
+        ]
+    )
+
+
+# The exceptions table's checks: what the contract promises and its DDL cannot enforce (the key,
+# the severity and status sets and the not-null columns are constraints of the table). Each SQL
+# selects the exception_id of every violating row; %(teams)s is the owner teams the seed knows.
+EXCEPTION_CHECKS: dict[str, tuple[str, str]] = {
+    "open_exceptions_have_a_known_owner_team": (
+        "Every open exception's owner_team is a team of dbt_project/seeds/exception_owner_teams.csv "
+        f"(or {DEFAULT_OWNER_TEAM}, the fallback).",
+        "select exception_id from quality.inventory_exceptions"
+        " where status = 'open' and not (owner_team = any(%(teams)s))",
+    ),
+    "lifecycle_times_in_order": (
+        "first_seen_at <= detected_at <= last_seen_at on every exception (a re-opened one keeps "
+        "first_seen_at; detected_at is the current episode's start).",
+        "select exception_id from quality.inventory_exceptions"
+        " where not (first_seen_at <= detected_at and detected_at <= last_seen_at)",
+    ),
+    "status_matches_the_history": (
+        "Each exception's status agrees with its latest transition in "
+        "quality.inventory_exception_history (opened or reopened: open; resolved: resolved).",
+        "select e.exception_id from quality.inventory_exceptions e"
+        " left join lateral (select h.transition from quality.inventory_exception_history h"
+        "   where h.exception_id = e.exception_id order by h.history_id desc limit 1) last on true"
+        " where last.transition is null"
+        " or (e.status = 'open') <> (last.transition in ('opened', 'reopened'))",
+    ),
+}
+SAMPLE_IDS = 5
+
+
+def evaluate_exception_checks(conn: psycopg.Connection) -> list[dg.AssetCheckResult]:
+    """Run EXCEPTION_CHECKS on the table: each fails (ERROR) naming up to SAMPLE_IDS violating ids."""
+    teams = sorted({rule.owner_team for rule in load_owner_teams()} | {DEFAULT_OWNER_TEAM})
+    results = []
+    for name, (_, query) in EXCEPTION_CHECKS.items():
+        row = conn.execute(
+            f"select count(*), (array_agg(exception_id order by exception_id))[1:{SAMPLE_IDS}]"
+            f" from ({query}) violations",
+            {"teams": teams},
+        ).fetchone()
+        violations, sample = (row[0], row[1] or []) if row else (0, [])
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=INVENTORY_EXCEPTIONS_KEY,
+                check_name=name,
+                passed=violations == 0,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"violations": violations, "sample_exception_ids": dg.MetadataValue.json(sample)},
+            )
+        )
+    return results
+
+
 def build_inventory_exceptions_asset(extra_deps: tuple[dg.AssetKey, ...] = ()) -> dg.AssetsDefinition:
     @dg.asset(
         key=INVENTORY_EXCEPTIONS_KEY,
@@ -46,13 +119,20 @@ def build_inventory_exceptions_asset(extra_deps: tuple[dg.AssetKey, ...] = ()) -
         description="One row per data-quality finding of any source (quarantined files, duplicate events, "
         "out-of-order snapshots, Great Expectations failures, dbt rules) with a stable exception_id and "
         "an open/resolved lifecycle (docs/quality.md).",
-        metadata={"dagster/table_name": "quality.inventory_exceptions"},
+        metadata={
+            "dagster/table_name": "quality.inventory_exceptions",
+            "dagster/column_schema": exceptions_column_schema(),
+        },
+        check_specs=[
+            dg.AssetCheckSpec(name, asset=INVENTORY_EXCEPTIONS_KEY, description=description)
+            for name, (description, _) in EXCEPTION_CHECKS.items()
+        ],
     )
     def inventory_exceptions(
         context: dg.AssetExecutionContext,
         warehouse: Warehouse,
         great_expectations: GreatExpectationsValidator,
-    ) -> dg.MaterializeResult:
+    ) -> Iterator:
         url = warehouse.url()
         started = time.monotonic()
         # Fresh results only: a full re-validation is the raw checks' job, not repeated here.
@@ -66,7 +146,7 @@ def build_inventory_exceptions_asset(extra_deps: tuple[dg.AssetKey, ...] = ()) -
                 f"no owner team for {', '.join(report.unmapped_types)} in dbt_project/seeds/exception_owner_teams.csv: "
                 "assigned to integration"
             )
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={
                 "as_of": report.as_of.isoformat() if report.as_of else "nothing loaded",
                 # how much of this step was Great Expectations (benchmarks/scale.py reports it as GX)
@@ -83,6 +163,8 @@ def build_inventory_exceptions_asset(extra_deps: tuple[dg.AssetKey, ...] = ()) -
                 "acknowledged_findings": report.acknowledged,
             }
         )
+        with psycopg.connect(url) as conn:
+            yield from evaluate_exception_checks(conn)
 
     return inventory_exceptions
 

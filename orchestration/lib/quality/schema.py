@@ -14,6 +14,9 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import psycopg
 
 QUALITY_SCHEMA = "quality"
@@ -21,20 +24,21 @@ QUALITY_SCHEMA = "quality"
 QUALITY_DDL = f"""
 create schema if not exists {QUALITY_SCHEMA};
 
+-- Each column's comment is its description in the Dagster UI (ddl_columns below).
 create table if not exists {QUALITY_SCHEMA}.inventory_exceptions (
-    exception_id   text primary key,
-    exception_type text not null,
-    severity       text not null check (severity in ('blocking', 'warning')),
-    source_system  text,
-    feed           text,
-    location_id    text,
-    sku            text,
-    detected_at    timestamptz not null,
-    details        jsonb not null,
-    owner_team     text not null,
-    status         text not null check (status in ('open', 'resolved')),
-    first_seen_at  timestamptz not null,
-    last_seen_at   timestamptz not null
+    exception_id   text primary key,  -- md5 of type, feed, location, sku and the finding's discriminator: the same finding keeps its id
+    exception_type text not null,  -- what was found (MALFORMED_FILE, NEGATIVE_ON_HAND, STALE_FEED, ...; docs/quality.md)
+    severity       text not null check (severity in ('blocking', 'warning')),  -- blocking stops replenishment and finance; warning is reported only
+    source_system  text,  -- the source system (erp, wms, pos, oms, channel)
+    feed           text,  -- the feed id (wms/inventory); null for a mart-level finding
+    location_id    text,  -- the location the finding is about; null for a file or a whole feed
+    sku            text,  -- the SKU the finding is about; null for a file or a whole feed
+    detected_at    timestamptz not null,  -- as_of when the current open episode began
+    details        jsonb not null,  -- the evidence (file, reason, event id, samples, expectation, ...) and detected_by
+    owner_team     text not null,  -- the team that answers for it (dbt seed exception_owner_teams)
+    status         text not null check (status in ('open', 'resolved')),  -- open, or resolved once the finding is gone (never deleted)
+    first_seen_at  timestamptz not null,  -- as_of when first found
+    last_seen_at   timestamptz not null  -- as_of when last found
 );
 create index if not exists inventory_exceptions_open_pair
     on {QUALITY_SCHEMA}.inventory_exceptions (location_id, sku) where status = 'open';
@@ -116,6 +120,48 @@ from {QUALITY_SCHEMA}.gx_validations v
 cross join lateral jsonb_array_elements(v.expectations) e
 where e->>'severity' = 'blocking' and not (e->>'success')::boolean;
 """
+
+
+@dataclass(frozen=True)
+class DdlColumn:
+    """A column as QUALITY_DDL creates it: name, type, constraints and its comment."""
+
+    name: str
+    type: str
+    nullable: bool
+    unique: bool
+    checks: tuple[str, ...]
+    description: str
+
+
+_DDL_COLUMN = re.compile(r"^\s+(?P<name>\w+)\s+(?P<type>\w+)(?P<rest>[^-]*?),?\s*--\s*(?P<description>.+)$")
+
+
+def ddl_columns(table: str) -> list[DdlColumn]:
+    """The columns of QUALITY_DDL's `create table` of `table`, in order (each must have a comment)."""
+    block = re.search(
+        rf"create table if not exists {QUALITY_SCHEMA}\.{table} \((.*?)\n\);", QUALITY_DDL, re.S
+    )
+    if block is None:
+        raise KeyError(f"QUALITY_DDL creates no table {QUALITY_SCHEMA}.{table}")
+    columns = []
+    for line in block.group(1).strip("\n").splitlines():
+        match = _DDL_COLUMN.match(line)
+        if match is None:
+            raise ValueError(f"{QUALITY_SCHEMA}.{table}: a column without a `-- description`: {line.strip()}")
+        rest = match["rest"].lower()
+        key = "primary key" in rest
+        columns.append(
+            DdlColumn(
+                name=match["name"],
+                type=match["type"],
+                nullable=not key and "not null" not in rest,
+                unique=key or "unique" in rest,
+                checks=tuple(re.findall(r"check \((.*)\)", match["rest"])),
+                description=match["description"].strip(),
+            )
+        )
+    return columns
 
 
 def ensure_quality_schema(conn: psycopg.Connection) -> None:
