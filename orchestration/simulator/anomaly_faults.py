@@ -45,7 +45,10 @@ class AnomalyFaults:
         # The window of the spike and the movements: the newest day (the whole period if shorter).
         self.window_start = max(clock.start, clock.end - DAY_SECONDS)
         self.shrinking_stores: list[int] = []
-        self.spikes: dict[int, int] = {}  # channel index -> sku index
+        self.spikes: dict[int, int | None] = {}  # channel index -> sku index (None until the window)
+        # Each fault's true impact, accumulated as it happens (the manifest's impact_units and
+        # impact_value, in the currency's units): what benchmarks/ai.py ranks the queue against.
+        self.impacts: dict[tuple[str, int], dict] = {}
         self.spike_lines_per_day = 0
         self.movement_dcs: list[int] = []
         stores = list(range(world.n_dcs, world.n_locations))
@@ -63,27 +66,19 @@ class AnomalyFaults:
                     None,
                     store,
                     None,
-                    {"cause": "units lost before every count, never booked", "from": iso(clock.start)},
+                    self._impact(
+                        "recurring_count_variance",
+                        store,
+                        {"cause": "units lost before every count, never booked", "from": iso(clock.start)},
+                    ),
                 )
         channels = [c for c in world.channels if c.has_feeds and len(c.listed)]
         if "demand_spike" in kinds and channels:
             self.spike_lines_per_day = int(self.rng.integers(*SPIKE_LINES_PER_DAY))
+            # The sku is chosen when the window opens, among those the channel then publishes
+            # most of: a spike of a sku it cannot sell writes no order line (nothing to find).
             for i in sorted(self.rng.choice(len(channels), count(len(channels)), replace=False).tolist()):
-                channel = channels[i]
-                sku = int(self.rng.choice(channel.listed))
-                self.spikes[channel.index] = sku
-                manifest.add(
-                    "demand_spike",
-                    None,
-                    None,
-                    sku,
-                    {
-                        "channel_id": channel.channel_id,
-                        "window_start": iso(self.window_start),
-                        "window_end": iso(clock.end),
-                        "extra_lines_per_day": self.spike_lines_per_day,
-                    },
-                )
+                self.spikes[channels[i].index] = None
         if "movement_anomaly" in kinds:
             dcs = list(range(world.n_dcs))
             self.movement_dcs = sorted(int(d) for d in self.rng.choice(dcs, count(len(dcs)), replace=False))
@@ -93,8 +88,25 @@ class AnomalyFaults:
                     None,
                     dc,
                     None,
-                    {"window_start": iso(self.window_start), "window_end": iso(clock.end)},
+                    self._impact(
+                        "movement_anomaly",
+                        dc,
+                        {"window_start": iso(self.window_start), "window_end": iso(clock.end)},
+                    ),
                 )
+
+    def _impact(self, kind: str, key: int, details: dict) -> dict:
+        """`details` with a zero impact that the fault's events add to (the manifest keeps the dict)."""
+        details.update(impact_units=0, impact_value=0.0)
+        self.impacts[(kind, key)] = details
+        return details
+
+    def _add_impact(self, kind: str, key: int, sku: int, units: int) -> None:
+        details = self.impacts[(kind, key)]
+        details["impact_units"] += units
+        details["impact_value"] = round(
+            details["impact_value"] + units * int(self.world.unit_cost_cents[sku]) / 100, 2
+        )
 
     # --- recurring_count_variance ------------------------------------------------------------
 
@@ -108,21 +120,55 @@ class AnomalyFaults:
                 k = int(self.rng.integers(1, 3))
                 stock.available[store, sku] -= k
                 stock.book_offset[(store, sku)] = stock.book_offset.get((store, sku), 0) + k
+                self._add_impact("recurring_count_variance", store, sku, k)
 
     # --- demand_spike ------------------------------------------------------------------------
 
     def spike_lines(
-        self, channel: Channel, tick_start: int, tick_seconds: int, skus: np.ndarray, qtys: np.ndarray
+        self,
+        channel: Channel,
+        tick_start: int,
+        tick_seconds: int,
+        skus: np.ndarray,
+        qtys: np.ndarray,
+        published: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Extra order lines of the channel's spiked sku inside the window."""
-        sku = self.spikes.get(channel.index)
-        if sku is None or tick_start < self.window_start:
+        """Extra order lines of the channel's spiked sku inside the window (`published`: what the
+        channel may still sell, per sku index)."""
+        if channel.index not in self.spikes or tick_start < self.window_start:
             return skus, qtys
+        sku = self.spikes[channel.index]
+        if sku is None:
+            sku = self.spikes[channel.index] = self._choose_spiked_sku(channel, published)
         n = int(self.rng.poisson(self.spike_lines_per_day * tick_seconds / DAY_SECONDS))
         if not n:
             return skus, qtys
         extra_qty = self.rng.integers(1, 4, n).astype(np.int64)
+        # The impact is the extra demand the channel can meet (it is what gets ordered).
+        self._add_impact("demand_spike", channel.index, sku, min(int(extra_qty.sum()), int(published[sku])))
         return np.concatenate([skus, np.full(n, sku, dtype=skus.dtype)]), np.concatenate([qtys, extra_qty])
+
+    def _choose_spiked_sku(self, channel: Channel, published: np.ndarray) -> int:
+        listed = channel.listed
+        stocked = listed[published[listed] >= np.quantile(published[listed], 0.75)]
+        sku = int(self.rng.choice(stocked if len(stocked) else listed))
+        self.manifest.add(
+            "demand_spike",
+            None,
+            None,
+            sku,
+            self._impact(
+                "demand_spike",
+                channel.index,
+                {
+                    "channel_id": channel.channel_id,
+                    "window_start": iso(self.window_start),
+                    "window_end": iso(self.clock.end),
+                    "extra_lines_per_day": self.spike_lines_per_day,
+                },
+            ),
+        )
+        return sku
 
     # --- movement_anomaly --------------------------------------------------------------------
 
@@ -144,6 +190,7 @@ class AnomalyFaults:
         qty = min(qty, int(ctx.stock.free(dc, sku)))
         if qty < 1:
             return
+        self._add_impact("movement_anomaly", dc, sku, qty)
         ref = f"ADJ-{self.world.loc_ids[dc]}-{task.seq}"
         if kind == "damage":
             ctx.dc_move(dc, sku, "damage", "available", -qty, ref, task.ts)

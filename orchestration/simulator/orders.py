@@ -109,11 +109,13 @@ class OrderFlow:
             if not channel.has_feeds:
                 continue
             skus, qtys = ctx.demand.channel_lines(channel, tick_start)
-            skus, qtys = ctx.faults.anomalies.spike_lines(channel, tick_start, TICK_SECONDS, skus, qtys)
+            remaining = self.remaining_listed[channel.index]
+            skus, qtys = ctx.faults.anomalies.spike_lines(
+                channel, tick_start, TICK_SECONDS, skus, qtys, remaining
+            )
             if not len(skus):
                 continue
             times = np.sort(tick_start + self.rng.integers(PHASE_B, PHASE_C, len(skus)))
-            remaining = self.remaining_listed[channel.index]
             for sku, qty, ts in zip(skus.tolist(), qtys.tolist(), times.tolist(), strict=True):
                 qty = min(qty, int(remaining[sku]))
                 if qty <= 0:

@@ -15,7 +15,7 @@ from orchestration.lib.ai.policy import rebuild_policy_suggestions
 from orchestration.lib.ai.queue import rebuild_exception_queue
 from orchestration.lib.quality.exceptions import build_inventory_exceptions
 from tests.ai.world import AS_OF, world
-from tests.dbt.conftest import Dbt, deliver, query
+from tests.support.dbt import Dbt, deliver, query
 
 MODELS = (
     "+inventory_position",
@@ -80,6 +80,28 @@ def test_open_anomalies_are_exceptions_of_their_owner_team(built: str) -> None:
         ("ANOMALY_MOVEMENT_ANOMALY", "dc_operations", "warning"),
         ("ANOMALY_RECURRING_COUNT_VARIANCE", "store_operations", "warning"),
     ]
+
+
+def test_each_anomaly_states_its_value_at_risk_and_the_queue_ranks_it_by_that(built: str) -> None:
+    # A costs 10, B 11, C 12 (tests/ai/world.py)
+    assert query(
+        built, "select anomaly_type, value_at_risk::float from ai.anomalies where status = 'open' order by 1"
+    ) == [
+        ("DEMAND_SPIKE", (40 - 3) * 10.0),  # 40 ordered against a median of 3 a day
+        ("MOVEMENT_ANOMALY", 60 * 10.0 + 30 * 11.0),  # 60 A damaged, 30 B shrunk
+        ("RECURRING_COUNT_VARIANCE", 3 * (10.0 + 11.0 + 12.0)),  # book 3 above count for A, B, C
+    ]
+    queued = query(
+        built,
+        "select q.value_at_risk::float, a.value_at_risk::float, q.priority_score::float, q.hours_to_stockout,"
+        " q.hours_to_close::float from quality.exception_queue q"
+        " join ai.anomalies a on a.anomaly_id = q.details ->> 'anomaly_id'",
+    )
+    assert len(queued) == 3
+    for queue_value, anomaly_value, score, hours_to_stockout, hours_to_close in queued:
+        assert queue_value == anomaly_value
+        hours = min(float(hours_to_stockout or hours_to_close), hours_to_close)
+        assert score == pytest.approx(anomaly_value * (1 + 24 / max(hours, 1)), abs=0.5)
 
 
 def test_the_queue_ranks_every_open_exception_uniquely_within_its_team(built: str) -> None:

@@ -19,7 +19,7 @@ order by open_exceptions desc, exception_type, owner_team
 """
 QUEUE = f"""
 select owner_team, priority_rank, priority_score, exception_type, severity, location_id, sku, feed,
-       units_at_risk, hours_to_stockout, first_seen_at
+       value_at_risk, units_at_risk, hours_to_stockout, first_seen_at
 from quality.exception_queue
 where {in_team("owner_team")} and {in_window("first_seen_at")} and {in_region("location_id")}
 order by priority_score desc, owner_team, priority_rank

@@ -35,6 +35,9 @@ class Parameters:
     variance_days: int = 5  # recent days of books examined
     variance_recurring_days: int = 3  # flagged on at least this many of them
     variance_peer_z: float = 3.0
+    # The peers' spread of variance rates is never taken below this many skus' share of the
+    # location's counted skus (None: a flat 5 %, which hides a few skus in a big assortment).
+    variance_min_spread_skus: float | None = 1.0
     variance_min_skus: int = 2
     movement_own_z: float = 4.0
     movement_peer_z: float = 3.0
@@ -56,6 +59,8 @@ class Anomaly:
     location_id: str | None = None
     channel_id: str | None = None
     sku: str | None = None
+    # What the finding puts at stake, in the currency: the queue ranks anomalies by it.
+    value_at_risk: float | None = None
 
     @property
     def anomaly_id(self) -> str:
@@ -80,10 +85,11 @@ def _money(value: float, currency: str | None) -> str:
 
 
 DEMAND_SQL = """
-select channel_id, sku, floor(extract(epoch from %(as_of)s - event_ts) / 86400)::int as age_days,
-       sum(order_qty)::float as units
-from staging.stg_channel__orders
-where order_status = 'accepted' and event_ts > %(as_of)s - interval '28 days' and event_ts <= %(as_of)s
+select o.channel_id, o.sku, floor(extract(epoch from %(as_of)s - o.event_ts) / 86400)::int as age_days,
+       sum(o.order_qty)::float as units, max(i.unit_cost)::float as unit_cost
+from staging.stg_channel__orders as o
+left join staging.stg_erp__items as i using (sku)
+where o.order_status = 'accepted' and o.event_ts > %(as_of)s - interval '28 days' and o.event_ts <= %(as_of)s
 group by 1, 2, 3
 """
 
@@ -95,8 +101,10 @@ def demand_spikes(conn: psycopg.Connection, as_of: datetime, p: Parameters) -> l
     # a build at midnight still has a full newest day.
     newest = as_of - timedelta(days=1)
     series: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
-    for channel_id, sku, age, units in conn.execute(DEMAND_SQL, {"as_of": as_of}).fetchall():
+    unit_costs: dict[str, float] = {}
+    for channel_id, sku, age, units, unit_cost in conn.execute(DEMAND_SQL, {"as_of": as_of}).fetchall():
         series[(channel_id, sku)][age] = units
+        unit_costs[sku] = unit_cost or 0.0
     rises: dict[str, list[float]] = defaultdict(list)
     candidates = []
     # A sku without orders on a day sold 0 that day: its history spans the channel's days, not
@@ -134,6 +142,7 @@ def demand_spikes(conn: psycopg.Connection, as_of: datetime, p: Parameters) -> l
                     {"own_z": round(own_z, 2), "peer_z": round(peer_z, 2)},
                     channel_id=channel_id,
                     sku=sku,
+                    value_at_risk=round((today - median) * unit_costs[sku], 2),
                 )
             )
     return found
@@ -190,12 +199,13 @@ def recurring_count_variances(conn: psycopg.Connection, as_of: datetime, p: Para
     rows = conn.execute(VARIANCE_SQL, {"as_of": as_of, "days": p.variance_days}).fetchall()
     by_day: dict[date, dict[str, tuple]] = defaultdict(dict)
     for location_id, day, skus, variant, above, value, currency in rows:
-        by_day[day][location_id] = (variant / skus, variant, above, value, currency)
+        by_day[day][location_id] = (variant / skus, skus, variant, above, value, currency)
     flagged: dict[str, list[tuple]] = defaultdict(list)
     for day, locations in by_day.items():
         rates = np.array([v[0] for v in locations.values()])
-        for location_id, (rate, variant, above, value, currency) in locations.items():
-            z, median = robust_z(rate, rates, min_spread=0.05, method=p.baseline)
+        for location_id, (rate, counted, variant, above, value, currency) in locations.items():
+            floor = p.variance_min_spread_skus / counted if p.variance_min_spread_skus else 0.05
+            z, median = robust_z(rate, rates, min_spread=floor, method=p.baseline)
             if variant >= p.variance_min_skus and z >= p.variance_peer_z:
                 flagged[location_id].append((day, rate, median, variant, above, value, currency, z))
     found = []
@@ -223,6 +233,7 @@ def recurring_count_variances(conn: psycopg.Connection, as_of: datetime, p: Para
                 "robust_z_mad",
                 {"days_flagged": len(days), "days_seen": days_seen, "mean_peer_rate": round(peers, 4)},
                 location_id=location_id,
+                value_at_risk=round(days[-1][5], 2),  # the newest day's gap between book and count
             )
         )
     return found
@@ -232,8 +243,10 @@ MOVEMENT_SQL = """
 select location_id, floor(extract(epoch from %(as_of)s - event_ts) / 86400)::int as age_days,
        coalesce(sum(-qty_change) filter (where movement_type = 'adjustment' and qty_change < 0), 0)::float as shrink,
        coalesce(sum(qty_change) filter (where movement_type = 'adjustment' and qty_change > 0), 0)::float as found,
-       coalesce(sum(abs(qty_change)) filter (where movement_type = 'damage'), 0)::float as damaged
-from staging.stg_wms__movements
+       coalesce(sum(abs(qty_change)) filter (where movement_type = 'damage'), 0)::float as damaged,
+       coalesce(sum(abs(qty_change) * i.unit_cost), 0)::float as moved_value
+from staging.stg_wms__movements as m
+left join staging.stg_erp__items as i using (sku)
 where event_ts > %(as_of)s - interval '28 days' and event_ts <= %(as_of)s
   and movement_type in ('adjustment', 'damage')
 group by 1, 2
@@ -247,10 +260,12 @@ def movement_anomalies(conn: psycopg.Connection, as_of: datetime, p: Parameters)
     rows = conn.execute(MOVEMENT_SQL, {"as_of": as_of}).fetchall()
     own: dict[str, list[float]] = defaultdict(list)
     today: dict[str, tuple[float, float, float, float]] = {}
-    for location_id, age, shrink, found_units, damaged in rows:
+    values: dict[str, float] = {}
+    for location_id, age, shrink, found_units, damaged, moved_value in rows:
         total = shrink + found_units + damaged
         if age == 0:
             today[location_id] = (shrink, found_units, damaged, total)
+            values[location_id] = moved_value
         else:
             own[location_id].append(total)
     anomalies = []
@@ -286,6 +301,7 @@ def movement_anomalies(conn: psycopg.Connection, as_of: datetime, p: Parameters)
                 "robust_z_mad",
                 {"own_z": round(own_z, 2), "peer_z": round(peer_z, 2)},
                 location_id=location_id,
+                value_at_risk=round(values[location_id], 2),
             )
         )
     return anomalies
@@ -313,7 +329,7 @@ def store_anomalies(url: str, as_of: datetime | None, p: Parameters | None = Non
         rows = [
             (a.anomaly_id, a.anomaly_type, a.location_id, a.channel_id, a.sku, a.window_start, a.window_end, a.observed,
              a.expected, a.score, a.explanation, a.model, MODEL_VERSION,
-             json.dumps({**p.__dict__, **a.parameters}), as_of)
+             json.dumps({**p.__dict__, **a.parameters}), as_of, a.value_at_risk)
             for a in found
         ]  # fmt: skip
         with conn.transaction():
@@ -326,14 +342,16 @@ def store_anomalies(url: str, as_of: datetime | None, p: Parameters | None = Non
                 cursor.executemany(
                     f"insert into {AI_SCHEMA}.anomalies (anomaly_id, anomaly_type, location_id, channel_id, sku,"
                     " window_start, window_end, observed, expected, score, explanation, model, model_version,"
-                    " parameters, detected_at, status) values"
-                    " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open')"
+                    " parameters, detected_at, value_at_risk, status) values"
+                    " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open')"
                     " on conflict (anomaly_id) do update set status = 'open', observed = excluded.observed,"
                     " expected = excluded.expected, score = excluded.score, explanation = excluded.explanation,"
-                    " window_end = excluded.window_end, parameters = excluded.parameters"
+                    " window_end = excluded.window_end, parameters = excluded.parameters,"
+                    " value_at_risk = excluded.value_at_risk"
                     # the same finding on the same data rewrites nothing
-                    " where (anomalies.status, anomalies.observed, anomalies.score, anomalies.window_end)"
-                    " is distinct from ('open', excluded.observed, excluded.score, excluded.window_end)",
+                    " where (anomalies.status, anomalies.observed, anomalies.score, anomalies.window_end,"
+                    " anomalies.value_at_risk) is distinct from"
+                    " ('open', excluded.observed, excluded.score, excluded.window_end, excluded.value_at_risk)",
                     rows,
                 )
     counts: dict[str, int] = defaultdict(int)

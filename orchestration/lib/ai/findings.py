@@ -20,6 +20,7 @@ def anomaly_findings(conn: psycopg.Connection, settings: QualitySettings) -> Non
         " select 'ANOMALY_' || a.anomaly_type, s.severity, 'ai', null, a.location_id, a.sku, a.anomaly_id,"
         "  jsonb_build_object('anomaly_id', a.anomaly_id, 'channel_id', a.channel_id, 'explanation', a.explanation,"
         "   'score', a.score, 'observed', a.observed, 'expected', a.expected, 'model', a.model,"
+        "   'value_at_risk', a.value_at_risk,"
         "   'window_start', a.window_start, 'window_end', a.window_end, 'detected_by', 'ai')"
         f" from {AI_SCHEMA}.anomalies a"
         " join (select unnest(%s::text[]) as anomaly_type, unnest(%s::text[]) as severity) s using (anomaly_type)"

@@ -1,6 +1,9 @@
 """The exception queue: a priority score and a rank for every open exception (docs/ai.md).
 
-priority_score = units at risk x unit cost x urgency x severity weight, with
+priority_score = value at risk x urgency x severity weight, with
+- value at risk: what an anomaly puts at stake (its value_at_risk: the gap between book and
+  count, the spike's excess demand, the unusual movements, at standard cost), otherwise units at
+  risk x unit cost;
 - units at risk: the position's shortfall, reservations or on-hand, whichever is largest (or
   the rows or keys a file-level finding names; 1 when nothing is known);
 - unit cost: the item's standard cost (the catalogue's average when the sku is unknown);
@@ -24,7 +27,7 @@ QUEUE_COLUMNS = """
     priority_score numeric not null, exception_type text not null, severity text not null,
     feed text, location_id text, sku text, units_at_risk numeric not null, unit_cost numeric,
     hours_to_stockout numeric, hours_to_close numeric not null, first_seen_at timestamptz,
-    last_seen_at timestamptz, details jsonb
+    last_seen_at timestamptz, details jsonb, value_at_risk numeric not null
 """
 
 SCORED_SQL = """
@@ -48,6 +51,7 @@ facts as (
             coalesce(abs((e.details ->> 'observed')::numeric), 0), 1
         ) as units_at_risk,
         coalesce(i.unit_cost, (select unit_cost from average_cost)) as unit_cost,
+        (e.details ->> 'value_at_risk')::numeric as anomaly_value_at_risk,
         case when d.daily_demand > 0 then greatest(p.atp, 0) / d.daily_demand * 24 end as hours_to_stockout,
         greatest(extract(epoch from date_trunc('month', a.as_of) + interval '1 month' - a.as_of) / 3600, 1)
             as hours_to_close
@@ -57,23 +61,28 @@ facts as (
     left join {demand} as d on d.location_id = e.location_id and d.sku = e.sku
     left join {items} as i on i.sku = e.sku
 ),
+valued as (
+    select facts.*, coalesce(anomaly_value_at_risk, units_at_risk * coalesce(unit_cost, 1)) as value_at_risk
+    from facts
+),
 scored as (
     select
-        facts.*,
+        valued.*,
         round(
-            units_at_risk * coalesce(unit_cost, 1)
+            value_at_risk
             * (1 + 24 / greatest(least(coalesce(hours_to_stockout, hours_to_close), hours_to_close), 1))
             * case when severity = 'blocking' then 2 else 1 end,
             2
         ) as priority_score
-    from facts
+    from valued
 )
 select
     exception_id, owner_team,
     row_number() over (partition by owner_team order by priority_score desc, last_seen_at desc, exception_id)
         as priority_rank,
     priority_score, exception_type, severity, feed, location_id, sku, units_at_risk, unit_cost,
-    round(hours_to_stockout, 1), round(hours_to_close, 1), first_seen_at, last_seen_at, details
+    round(hours_to_stockout, 1), round(hours_to_close, 1), first_seen_at, last_seen_at, details,
+    round(value_at_risk, 2)
 from scored
 """
 
@@ -105,6 +114,10 @@ def rebuild_exception_queue(url: str) -> int:
             ),
         )
         conn.execute(f"create table if not exists quality.exception_queue ({QUEUE_COLUMNS})")
+        # the queue of model version 1 had no value_at_risk (the table is rebuilt below)
+        conn.execute(
+            "alter table quality.exception_queue add column if not exists value_at_risk numeric not null default 0"
+        )
         # BI reads the queue (docs/contract.md section 5); dbt's grants cover it only from its
         # next build after the table exists.
         if conn.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 AI_SCHEMA = "ai"
-MODEL_VERSION = "1"
+MODEL_VERSION = "2"  # 2: count variance spread floor of one sku; value_at_risk
 BI_ROLE = "omni_bi"  # orchestration/lib/bi_access.py BI_ROLE, dbt var bi_role
 
 AI_DDL = f"""
@@ -26,8 +26,11 @@ create table if not exists {AI_SCHEMA}.anomalies (
     model_version text not null,
     parameters    jsonb not null,
     detected_at   timestamptz not null,
-    status        text not null check (status in ('open', 'resolved'))
+    status        text not null check (status in ('open', 'resolved')),
+    value_at_risk numeric
 );
+-- ai.anomalies of model version 1 had no value_at_risk
+alter table {AI_SCHEMA}.anomalies add column if not exists value_at_risk numeric;
 create table if not exists {AI_SCHEMA}.exception_clusters (
     cluster_id        text primary key,
     owner_team        text not null,
