@@ -21,8 +21,8 @@ from orchestration.lib.quality.snapshot_index import data_as_of
 from orchestration.lib.raw_schema import ensure_warehouse
 from orchestration.simulator import SimulationConfig, simulate
 from orchestration.simulator.config import ANOMALY_FAULT_KINDS
-from tests.conftest import create_database
-from tests.dbt.conftest import SCENARIO_DATABASE
+from tests.support.dbt import SCENARIO_DATABASE
+from tests.support.postgres import create_database
 
 WORLD = {"stores": 10, "dcs": 3, "skus": 60, "days": 8, "seed": 5}
 MODELS = ("+int_inventory__positions", "stg_channel__orders", "stg_wms__movements", "stg_erp__items")

@@ -1,9 +1,4 @@
-"""Fixtures of the API tests: the dbt tests' database and dbt, a built world and the real server (world.py)."""
+"""Fixtures of the API tests: a built world and the real server (world.py); the dbt fixtures come
+from the dbt plugin (tests/support/dbt.py)."""
 
 from tests.api.world import server, world  # noqa: F401 (pytest fixtures, found by name)
-from tests.dbt.conftest import (  # noqa: F401 (pytest fixtures, found by name)
-    make_dbt,
-    module_db,
-    module_landing,
-    session_dbt,
-)

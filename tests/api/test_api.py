@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from tests.api.world import Server, World
-from tests.dbt.conftest import query
+from tests.support.dbt import query
 
 V1 = "/v1/availability"
 

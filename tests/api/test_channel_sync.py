@@ -23,8 +23,8 @@ from orchestration.lib.database import dbt_env
 from orchestration.lib.dbt_runner import temporary_environment
 from orchestration.lib.landing import scan
 from tests.api.world import World
-from tests.dbt.conftest import query
 from tests.dbt.landing_files import MICRO_BATCHES, write
+from tests.support.dbt import query
 
 Row = tuple[str, str, int]  # channel_id, sku, ats
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.dbt.conftest import OWN_MODELS, deliver
 from tests.dbt.landing_files import RULES_BATCH_1
+from tests.support.dbt import OWN_MODELS, deliver
 
 CLI = str(Path(sys.executable).with_name("omni-inventory"))
 # The inventory and availability marts, plus the two ops marts the API and the feed touch.

@@ -56,7 +56,7 @@ def _wait_until_serving(server: subprocess.Popen[bytes], base: str) -> None:
 
 @pytest.fixture(scope="module")
 def served(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    from tests.conftest import create_database
+    from tests.support.postgres import create_database
 
     assert CHROMIUM, "chromium is missing: .ci/run installs it with apt-get"
     home = tmp_path_factory.mktemp("dashboard")

@@ -14,7 +14,6 @@ import psycopg
 import pytest
 
 from orchestration.lib.dbt_runner import DbtCommandError
-from tests.dbt.conftest import OWN_MODELS, deliver, query
 from tests.dbt.landing_files import (
     EXPECTED_POSITIONS,
     POSITION_COLUMNS,
@@ -22,6 +21,7 @@ from tests.dbt.landing_files import (
     RULES_BATCH_1,
     RULES_BATCH_2,
 )
+from tests.support.dbt import OWN_MODELS, deliver, query
 
 
 @dataclass

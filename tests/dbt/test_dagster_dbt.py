@@ -15,8 +15,8 @@ import pytest
 from orchestration.lib.build_lock import REPORT_EVERY_SECONDS
 from orchestration.lib.database import dbt_env
 from orchestration.lib.feeds import FEEDS
-from tests.dbt.conftest import deliver, environment, query
 from tests.dbt.landing_files import RULES_BATCH_1
+from tests.support.dbt import deliver, environment, query
 
 MARTS = ("inventory_position", "atp_by_location", "atp_by_channel", "atp_network", "atp_timephased")
 

@@ -12,8 +12,8 @@ from dbt.adapters.postgres.connections import PostgresConnectionManager
 from orchestration.lib.database import dbt_env
 from orchestration.lib.dbt_runner import PARTIAL_PARSE_FILE, DbtCommandError, InProcessDbt
 from orchestration.lib.settings import DBT_PROJECT_DIR
-from tests.dbt.conftest import OWN_MODELS, deliver, environment, query
 from tests.dbt.landing_files import RULES_BATCH_1
+from tests.support.dbt import OWN_MODELS, deliver, environment, query
 
 
 def test_parse_once_from_the_prepared_state_and_follow_the_database(pg_server: str, tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.dbt.conftest import OWN_MODELS, deliver, query
 from tests.dbt.landing_files import MICRO_BATCHES, RULES_BATCH_1
+from tests.support.dbt import OWN_MODELS, deliver, query
 
 # The physical tables behind the marts, with their keys.
 MART_TABLES = {

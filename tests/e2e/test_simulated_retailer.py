@@ -22,7 +22,7 @@ CLI = str(Path(sys.executable).with_name("omni-inventory"))
 def simulated_run(
     pg_server: str, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[str, Path, subprocess.CompletedProcess[str]]:
-    from tests.conftest import create_database
+    from tests.support.postgres import create_database
 
     home = tmp_path_factory.mktemp("e2e")
     url = create_database(pg_server, "e2e_simulated_retailer")

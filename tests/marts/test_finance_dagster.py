@@ -12,7 +12,7 @@ from orchestration.defs.finance.close import FINANCE_CLOSE_JOB, FINANCE_CLOSE_SC
 from orchestration.defs.finance.failures import RUN_FAILURE_SENSOR, record_run_failures
 from orchestration.defs.quality.assets import BLOCKING_GATE_KEY, INVENTORY_EXCEPTIONS_KEY
 from orchestration.defs.resources import Warehouse
-from tests.dbt.conftest import query
+from tests.support.dbt import query
 
 
 def test_finance_close_schedule_requests_the_close_job_daily() -> None:

@@ -23,9 +23,9 @@ import psycopg
 import pytest
 
 from orchestration.lib.dbt_runner import DbtCommandError
-from tests.dbt.conftest import deliver, query
 from tests.dbt.landing_files import Files
-from tests.marts.test_replenishment_finance import Pipeline
+from tests.support.dbt import deliver, query
+from tests.support.marts import Pipeline
 
 BATCH_1: Files = {
     "erp/locations/locations.csv": """

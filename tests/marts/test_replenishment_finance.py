@@ -25,11 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.lib.quality.exceptions import build_inventory_exceptions
-from tests.dbt.conftest import deliver, query
 from tests.dbt.landing_files import Files
-
-GATED = "tag:after_quality_gate"
+from tests.support.dbt import query
+from tests.support.marts import Pipeline
 
 BATCH_1: Files = {
     "erp/locations/locations.csv": """
@@ -134,20 +132,6 @@ BATCH_2: Files = {
     .replace("LE2,2024-05,1400,151.50", "LE2,2024-05,1400,152.50")
     .replace("2024-05-01T08:00:00", "2024-05-01T10:00:00"),
 }
-
-
-@dataclass
-class Pipeline:
-    url: str
-    landing: Path
-    dbt: object
-
-    def run(self, files: Files) -> None:
-        """One delivery and one run, in Dagster's order: dbt, exceptions, gated dbt models."""
-        deliver(self.url, self.landing, files)
-        self.dbt("run", "--exclude", GATED)
-        build_inventory_exceptions(self.url)
-        self.dbt("build", "--select", GATED, "quality_rule_findings")
 
 
 @dataclass

@@ -13,8 +13,8 @@ import pytest
 from orchestration.lib.loader import ingest
 from orchestration.lib.quality.exceptions import build_inventory_exceptions
 from orchestration.simulator import SimulationConfig, simulate
-from tests.dbt.conftest import query
-from tests.marts.test_replenishment_finance import GATED
+from tests.support.dbt import query
+from tests.support.marts import GATED
 
 
 @pytest.fixture(scope="module")

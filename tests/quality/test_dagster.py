@@ -32,8 +32,8 @@ from orchestration.lib.quality.exceptions import build_inventory_exceptions
 from orchestration.lib.quality.schema import ensure_quality_schema
 from orchestration.lib.quality.suites import load_feed_suite
 from orchestration.lib.settings import EXPECTATIONS_DIR, PROJECT_DIR
-from tests.quality.conftest import exceptions, validate_all
 from tests.quality.world import clean_rows, feed, later, write_clean_world, write_feed
+from tests.support.quality import exceptions, validate_all
 
 REPLENISHMENT_PROBE = dg.AssetKey(["replenishment", "probe"])
 

@@ -15,8 +15,8 @@ from orchestration.lib.loader import ingest
 from orchestration.lib.quality.exceptions import build_inventory_exceptions
 from orchestration.lib.run_progress import open_exception_summary
 from tests.feed_files import feed_dir
-from tests.quality.conftest import exceptions, validate_all
 from tests.quality.world import clean_rows, feed, iso, later, write_clean_world, write_feed
+from tests.support.quality import exceptions, validate_all
 
 
 def rebuild(url: str):

@@ -14,7 +14,7 @@ from orchestration.lib.quality.settings import QualityConfigError
 from orchestration.lib.quality.suites import SUITES_SUBDIR, parse_suite
 from orchestration.lib.quality.validation import SuiteOutcome, validate_marts
 from orchestration.lib.settings import EXPECTATIONS_DIR
-from tests.quality.conftest import gx_findings
+from tests.support.quality import gx_findings
 
 SUITE = "mart_test.positions"
 

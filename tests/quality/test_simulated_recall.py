@@ -25,8 +25,8 @@ from orchestration.lib.quality.validation import validate_feeds, validate_marts
 from orchestration.lib.raw_schema import ensure_warehouse
 from orchestration.simulator import SimulationConfig, simulate
 from orchestration.simulator.config import FAULT_KINDS
-from tests.conftest import create_database
-from tests.dbt.conftest import SCENARIO_DATABASE
+from tests.support.dbt import SCENARIO_DATABASE
+from tests.support.postgres import create_database
 
 GATED = "tag:after_quality_gate"
 WORLD = {"stores": 4, "dcs": 1, "skus": 50, "days": 1, "seed": 2}

@@ -10,8 +10,8 @@ import psycopg
 
 from orchestration.lib.loader import ingest
 from orchestration.lib.settings import EXPECTATIONS_DIR
-from tests.quality.conftest import failing, gx_findings, validate_all
 from tests.quality.world import LOCATIONS, SKUS, clean_rows, feed, iso, later, write_clean_world, write_feed
+from tests.support.quality import failing, gx_findings, validate_all
 
 
 def key(**values: str) -> str:

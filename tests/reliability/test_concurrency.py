@@ -54,7 +54,7 @@ from psycopg import sql
 
 from orchestration.lib import embedded_postgres
 from tests.dbt.landing_files import write
-from tests.reliability.conftest import (
+from tests.support.reliability import (
     RULES_FILES,
     assert_each_file_loaded_once,
     assert_same_tables,
@@ -88,7 +88,7 @@ def password_server() -> Iterator[tuple[str, str, str]]:
     """(superuser URL, application URL with its password, the password) of a server of the test's own.
 
     Its pg_hba makes the application role authenticate with its password. Its folder is not under
-    tmp_path for the reason tests/conftest.py's server is not.
+    tmp_path for the reason tests/support/postgres.py's server is not.
     """
     pg_dir = Path(tempfile.mkdtemp(prefix="omni-test-password-pg-"))
     password = f"pw-{secrets.token_hex(16)}"  # random: a hit in the scan cannot be a coincidence

@@ -19,10 +19,11 @@ import pytest
 from dagster._core.events import DagsterEventType
 
 from orchestration.lib.raw_schema import ensure_warehouse
-from tests.conftest import create_database
-from tests.dbt.conftest import OWN_MODELS, Dbt, deliver, query
 from tests.dbt.landing_files import RULES_BATCH_1, RULES_BATCH_2, write
-from tests.reliability.conftest import (
+from tests.reliability.job_runner import GX_RAW_CHECKS_STEP
+from tests.support.dbt import OWN_MODELS, Dbt, deliver, query
+from tests.support.postgres import create_database
+from tests.support.reliability import (
     assert_same_tables,
     finish_job,
     job_env,
@@ -35,7 +36,6 @@ from tests.reliability.conftest import (
     table_contents,
     wait_for,
 )
-from tests.reliability.job_runner import GX_RAW_CHECKS_STEP
 
 FILES = {**RULES_BATCH_1, **RULES_BATCH_2}
 DBT_STEP = "omni_dbt"

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from orchestration.lib.raw_schema import ensure_warehouse
-from tests.dbt.conftest import OWN_MODELS, SCENARIO_DATABASE, Dbt, deliver, query
 from tests.dbt.landing_files import RULES_BATCH_1, RULES_BATCH_2, Files
-from tests.reliability.conftest import assert_same_tables, relations, table_contents
+from tests.support.dbt import OWN_MODELS, SCENARIO_DATABASE, Dbt, deliver, query
+from tests.support.reliability import assert_same_tables, relations, table_contents
 
 FILES: Files = {**RULES_BATCH_1, **RULES_BATCH_2}
 NAMES = sorted(FILES)

@@ -19,7 +19,7 @@ import pytest
 from orchestration.lib import embedded_postgres
 from orchestration.lib.raw_schema import ensure_warehouse
 from tests.dbt.landing_files import write
-from tests.reliability.conftest import (
+from tests.support.reliability import (
     RULES_FILES,
     assert_each_file_loaded_once,
     discard_server,
@@ -39,7 +39,7 @@ DOWN_SECONDS = 10
 @pytest.fixture
 def single_server() -> Iterator[Path]:
     """The test's own embedded server, for the warehouse and Dagster alike (not under tmp_path:
-    see tests/conftest.py)."""
+    see tests/support/postgres.py)."""
     pg_dir = Path(tempfile.mkdtemp(prefix="omni-test-restart-pg-"))
     try:
         yield pg_dir

@@ -33,9 +33,9 @@ from orchestration.defs.retry import warehouse_retry_policy
 from orchestration.lib import embedded_postgres
 from orchestration.lib.database import redact
 from orchestration.lib.raw_schema import ensure_warehouse
-from tests.conftest import create_database
 from tests.dbt.landing_files import write
-from tests.reliability.conftest import (
+from tests.support.postgres import create_database
+from tests.support.reliability import (
     RULES_FILES,
     assert_each_file_loaded_once,
     assert_same_tables,
@@ -79,7 +79,7 @@ def test_ingestion_and_dbt_steps_retry_with_exponential_backoff() -> None:
 def warehouse_server() -> Iterator[Path]:
     """A PostgreSQL of this test's own for the warehouse, which the test stops and starts.
 
-    Its folder is not under tmp_path for the reason tests/conftest.py's server is not: another
+    Its folder is not under tmp_path for the reason tests/support/postgres.py's server is not: another
     pytest session pruning old temporary folders would delete the data directory under it.
     """
     pg_dir = Path(tempfile.mkdtemp(prefix="omni-test-outage-pg-"))

@@ -25,8 +25,8 @@ from orchestration.lib.feeds import get_feed
 from orchestration.lib.quality.batches import snapshot_batch
 from orchestration.lib.quality.schema import ensure_quality_schema
 from orchestration.lib.settings import DAGSTER_INSTANCE_TEMPLATE, DBT_PROJECT_DIR, PROJECT_DIR
-from tests.dbt.conftest import Dbt, deliver, query
 from tests.dbt.landing_files import RULES_BATCH_1
+from tests.support.dbt import Dbt, deliver, query
 
 BI_ROLE = "omni_bi"
 BI_SCHEMAS = ("marts", "quality", "replenishment", "finance", "ops")

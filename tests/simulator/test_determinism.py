@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.simulator.conftest import run_simulation
+from tests.support.simulations import run_simulation
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from orchestration.simulator import FAULT_KINDS, TRUTH_AFFECTING
 from orchestration.simulator.truth import QUANTITY_COLUMNS
-from tests.simulator.conftest import Run, run_simulation
 from tests.simulator.contract import Landing, channel_ats, inventory_position, read_truth
 from tests.simulator.landing_reader import landing_files, read_file
+from tests.support.simulations import Run, run_simulation
 
 MALFORMED = {k for k in FAULT_KINDS if k.startswith("malformed_")}
 

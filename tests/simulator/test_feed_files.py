@@ -7,8 +7,8 @@ import re
 import pytest
 
 from orchestration.lib.feeds import FEEDS
-from tests.simulator.conftest import Run
 from tests.simulator.landing_reader import MalformedFile, feed_of, landing_files, read_file
+from tests.support.simulations import Run
 
 FILE_NAME = re.compile(r"^[a-z0-9_]+(_[A-Z0-9]+)?_\d{8}T\d{4}Z(_[a-z0-9]+)?\.(csv|csv\.gz|jsonl|parquet)$")
 # Fault kind -> how the reader (like the loader) rejects the broken file.

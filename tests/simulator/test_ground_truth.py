@@ -11,9 +11,9 @@ from collections import Counter
 import pytest
 
 from orchestration.simulator.truth import QUANTITY_COLUMNS
-from tests.simulator.conftest import Run
 from tests.simulator.contract import Landing, channel_ats, inventory_position, read_truth
 from tests.simulator.landing_reader import read_file
+from tests.support.simulations import Run
 
 
 @pytest.mark.parametrize("run_name", ["clean_run", "daily_run"])

@@ -1,4 +1,6 @@
-"""Fixtures of the dbt tests: real PostgreSQL (tests/conftest.py), the real loader, real dbt in-process.
+"""Plugin of the dbt fixtures: real PostgreSQL (tests/support/postgres.py), the real loader, real dbt in-process.
+
+Used by the dbt, marts, quality, api, ai and reliability tests.
 
 dbt runs in process through the production runner (orchestration/lib/dbt_runner.py: the project
 parsed once per session, each build then only compiles and runs), parsing into a temporary target
@@ -21,10 +23,9 @@ from orchestration.lib.database import dbt_env
 from orchestration.lib.dbt_runner import InProcessDbt
 from orchestration.lib.dbt_runner import temporary_environment as environment
 from orchestration.lib.loader import IngestReport, ingest
-from orchestration.lib.raw_schema import ensure_warehouse
 from orchestration.lib.settings import DBT_PROJECT_DIR
-from tests.conftest import create_database
 from tests.dbt.landing_files import Files, write
+from tests.support.postgres import warehouse_database
 
 # This issue's models: every staging model and everything the inventory and availability marts
 # are built from. Later issues add models to the same project (quality, replenishment, finance)
@@ -70,13 +71,8 @@ def make_dbt(session_dbt: InProcessDbt) -> Callable[[str], Dbt]:
 @pytest.fixture(scope="module")
 def module_db(pg_server: str) -> Iterator[str]:
     """A fresh database for one test module (one scenario), with the raw layer created."""
-    name = SCENARIO_DATABASE
-    url = create_database(pg_server, name)
-    with psycopg.connect(url) as conn:
-        ensure_warehouse(conn)
-    yield url
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    with warehouse_database(pg_server, SCENARIO_DATABASE) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

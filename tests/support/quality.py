@@ -8,10 +8,6 @@ import psycopg
 
 from orchestration.lib.feeds import FEEDS
 from orchestration.lib.quality.validation import SuiteOutcome, validate_feeds
-from tests.dbt.conftest import (  # noqa: F401 (pytest fixtures, found by name: test_simulated_recall)
-    make_dbt,
-    session_dbt,
-)
 
 
 def failing(outcomes: list[SuiteOutcome]) -> set[tuple[str, str]]:
