@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import TypedDict
 
 import psycopg
 from psycopg import sql
@@ -188,7 +189,7 @@ def start_load_sql(feed: Feed, file_format: str | None, load_id: sql.Composable)
     session's cached values, so the file's rows number 1..n), and for JSON lines the line
     numbers of the session's lines table restarted.
     """
-    items = [
+    items: list[sql.Composable] = [
         sql.SQL(
             "greatest(pg_relation_size({}::regclass) / current_setting('block_size')::bigint - {}, 0)"
         ).format(sql.Literal(f"{RAW_SCHEMA}.{feed.raw_table}"), sql.Literal(1 + PREALLOCATED_PAGES)),
@@ -233,7 +234,7 @@ def copy_into_raw(
 
 def _copy(
     conn: psycopg.Connection,
-    statement: sql.Composable | str,
+    statement: sql.Composed | str,
     chunks: Iterable[bytes],
     load_columns: tuple[int, bool] | None = None,
 ) -> int:
@@ -250,7 +251,7 @@ def _copy(
 
 
 def _csv_options(feed: Feed, columns: list[str], header: bool) -> sql.Composable:
-    options = [sql.SQL(f"format csv, header {str(header).lower()}, encoding 'UTF8'")]
+    options: list[sql.Composable] = [sql.SQL(f"format csv, header {str(header).lower()}, encoding 'UTF8'")]
     typed = [c.name for c in feed.columns if c.name in columns and c.type != "text"]
     if typed:  # a quoted empty string in a number/date/bool column means "no value"
         options.append(sql.SQL("force_null ({})").format(sql.SQL(", ").join(map(sql.Identifier, typed))))
@@ -358,6 +359,14 @@ def _direct_copy_sql(feed: Feed, columns: tuple[str, ...], header: bool, load_co
     )
 
 
+class _ChannelScan(TypedDict):
+    """The values of _channel_queries' templates (their keys, none of them Prepared.execute's own)."""
+
+    load_id: int
+    first_block: str
+    channel: str
+
+
 def _direct_stats(
     prepared: Prepared, item: LandingFile, feed: Feed, target: LoadTarget, rows: int
 ) -> LoadStats:
@@ -368,7 +377,7 @@ def _direct_stats(
     """
     if not feed.path_scope or item.channel_id is None:
         return LoadStats(rows, figures=scan_query(feed))
-    values = {
+    values: _ChannelScan = {
         "load_id": target.load_id,
         "first_block": f"({target.first_block},0)",
         "channel": item.channel_id,
@@ -739,8 +748,8 @@ def _jsonl_problem(conn: psycopg.Connection, item: LandingFile, feed: Feed) -> s
         return str(problem)
     for col, line, value in zip(_jsonl_checked(feed), problems[::2], problems[1::2], strict=True):
         if line is not None:
-            problem = "missing value" if value is None else f"invalid {col.type} {value!r}"
-            return f"line {line}, column {col.name}: {problem}"
+            issue = "missing value" if value is None else f"invalid {col.type} {value!r}"
+            return f"line {line}, column {col.name}: {issue}"
     if misdelivered is not None:
         return str(_misdelivered(feed, item, misdelivered, scope_value, "line"))
     return None

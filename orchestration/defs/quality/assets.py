@@ -205,7 +205,7 @@ def blocking_gate(context: dg.AssetExecutionContext, warehouse: Warehouse) -> It
     )
     if failures:
         context.log.error(f"blocking expectations failing:\n{listing}")
-    metadata = {
+    metadata: dict[str, int | dg.MetadataValue] = {
         "failed_blocking_expectations": len(failures),
         "failures": dg.MetadataValue.md(listing or "none"),
     }

@@ -73,6 +73,8 @@ def raw_suite_checks(
     feeds = [feed for feed in FEEDS if any(key.asset_key == raw_asset_key(feed) for key in selected)]
     outcomes = great_expectations.validate(warehouse.url(), feeds, log=context.log.info)
     for result in great_expectations.check_results(outcomes):
+        # check_result names both the asset and the check of every result it makes
+        assert result.asset_key is not None and result.check_name is not None
         if dg.AssetCheckKey(result.asset_key, result.check_name) in selected:
             yield result
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import psycopg
@@ -47,7 +48,7 @@ class OpenException:
     location_id: str
     sku: str
     file_path: str
-    first_seen_at: object
+    first_seen_at: datetime | None
     day: str
 
 

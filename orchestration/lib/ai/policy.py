@@ -52,4 +52,5 @@ def rebuild_policy_suggestions(url: str) -> int:
         with conn.transaction():
             conn.execute(f"truncate {AI_SCHEMA}.policy_suggestions")
             conn.execute(SUGGESTIONS_SQL.format(policies=policies))
-            return conn.execute(f"select count(*) from {AI_SCHEMA}.policy_suggestions").fetchone()[0]
+            counted = conn.execute(f"select count(*) from {AI_SCHEMA}.policy_suggestions").fetchone()
+            return counted[0] if counted else 0

@@ -141,4 +141,5 @@ def rebuild_exception_queue(url: str) -> int:
             "update quality.inventory_exceptions set priority_score = null, priority_rank = null"
             " where status = 'resolved' and priority_rank is not null"
         )
-        return conn.execute("select count(*) from quality.exception_queue").fetchone()[0]
+        counted = conn.execute("select count(*) from quality.exception_queue").fetchone()
+        return counted[0] if counted else 0
