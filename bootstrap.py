@@ -105,6 +105,9 @@ def test(args: argparse.Namespace) -> None:
     step("ruff")
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
+    step("mypy")
+    # the package's types, as [tool.mypy] in pyproject.toml configures the check
+    run(BIN / "mypy", "orchestration")
     step("dg check defs")
     # the code location loads the way Dagster's own tooling loads it, with no database
     with tempfile.TemporaryDirectory() as dagster_home:
