@@ -145,6 +145,27 @@ def test_materializing_the_dbt_assets_builds_the_marts_and_runs_the_checks(
     ]
     staged = query(module_db, "select count(*) from staging.stg_pos__inventory")[0][0]
     assert positions.materialization.metadata["dagster/row_count"].value == staged > 0
+    # and every model its columns as built: names and types from the catalog, descriptions from
+    # the YAML, views (no row count) included
+    by_name = {
+        e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()
+    }
+    for relation in ("stg_pos__inventory", "atp_network"):
+        schema_name = "staging" if relation.startswith("stg_") else "marts"
+        catalog = query(
+            module_db,
+            "select column_name, format_type(a.atttypid, a.atttypmod) from information_schema.columns c"
+            " join pg_attribute a on a.attrelid = to_regclass(c.table_schema || '.' || c.table_name)"
+            " and a.attname = c.column_name where c.table_schema = %s and c.table_name = %s"
+            " order by c.ordinal_position",
+            (schema_name, relation),
+        )
+        built = by_name[relation]["dagster/column_schema"].value
+        assert [(c.name, c.type) for c in built.columns] == catalog and catalog, relation
+    assert "dagster/row_count" not in by_name["atp_network"]  # a view
+    atp = {c.name: c for c in by_name["atp_network"]["dagster/column_schema"].value.columns}
+    assert atp["sku"].description == "Stock keeping unit."
+    assert atp["atp"].type in ("numeric", "bigint", "integer")
     evaluations = result.get_asset_check_evaluations()
     assert {tuple(e.asset_key.path) for e in evaluations} == {("marts", m) for m in MARTS}
     # every check of the marts ran: keys, not-null and non-negative columns, the on_hand identity

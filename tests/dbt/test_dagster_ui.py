@@ -21,6 +21,16 @@ ASSETS_QUERY = """
     internalFreshnessPolicy { ... on TimeWindowFreshnessPolicy { failWindowSeconds warnWindowSeconds } }
     assetChecksOrError { ... on AssetChecks { checks { name description blocking } } } } }
 """
+METADATA_QUERY = """
+{ assetNodes { assetKey { path }
+    metadataEntries { label __typename ... on TextMetadataEntry { text }
+      ... on TableSchemaMetadataEntry { schema { columns { name type description
+        constraints { nullable unique other } } } }
+      ... on CodeReferencesMetadataEntry { codeReferences { ... on LocalFileCodeReference { filePath } } } }
+    assetChecksOrError { ... on AssetChecks { checks { name description } } } } }
+"""
+# Metadata the UI itself hides (dagster-dbt's bookkeeping objects); everything else it shows.
+HIDDEN_BY_THE_UI = {"dagster_dbt/manifest", "dagster_dbt/dagster_dbt_translator"}
 BUSINESS_AREAS = {
     "ingestion",
     "inventory",
@@ -39,9 +49,7 @@ def graphql(tmp_path_factory: pytest.TempPathFactory):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     home = tmp_path_factory.mktemp("dagster_home")  # an instance of its own: no database needed
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMNI_", "DAGSTER_"))} | {
-        "DAGSTER_HOME": str(home)
-    }
+    env = clean_environment() | {"DAGSTER_HOME": str(home)}
     command = [WEBSERVER, "-w", str(PROJECT_DIR / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
     server = subprocess.Popen(command, env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/graphql"
@@ -91,3 +99,71 @@ def test_feeds_show_their_sla_and_dbt_tests_say_what_they_check_and_that_they_bl
     assert checks["atp_network__non_negative"]["description"].startswith("dbt test: `atp` is never negative")
     every_check = [c for n in nodes.values() for c in (n["assetChecksOrError"] or {}).get("checks", [])]
     assert len(every_check) > 100 and all(c["description"] for c in every_check)
+
+
+def test_the_ui_shows_no_unserializable_metadata_and_each_dbt_model_links_its_sql(graphql) -> None:
+    nodes = {"/".join(n["assetKey"]["path"]): n for n in graphql(METADATA_QUERY)["assetNodes"]}
+    for key, node in nodes.items():
+        shown = [e for e in node["metadataEntries"] if e["label"] not in HIDDEN_BY_THE_UI]
+        assert not [e["label"] for e in shown if "(unserializable)" in (e.get("text") or "")], key
+    entries = {e["label"]: e for e in nodes["marts/atp_network"]["metadataEntries"]}
+    assert "dagster_dbt/project" not in entries
+    [reference] = entries["dagster/code_references"]["codeReferences"]
+    assert reference["filePath"] == str(PROJECT_DIR / "dbt_project/models/marts/availability/atp_network.sql")
+    assert Path(reference["filePath"]).exists()
+
+
+def test_the_exceptions_table_shows_its_columns_and_checks(graphql) -> None:
+    from orchestration.lib.quality.schema import ddl_columns
+
+    nodes = {"/".join(n["assetKey"]["path"]): n for n in graphql(METADATA_QUERY)["assetNodes"]}
+    node = nodes["quality/inventory_exceptions"]
+    entries = {e["label"]: e for e in node["metadataEntries"]}
+    columns = entries["dagster/column_schema"]["schema"]["columns"]
+    assert [(c["name"], c["type"]) for c in columns] == [
+        (c.name, c.type) for c in ddl_columns("inventory_exceptions")
+    ]
+    by_name = {c["name"]: c for c in columns}
+    assert (
+        by_name["exception_id"]["constraints"]["unique"]
+        and not by_name["exception_id"]["constraints"]["nullable"]
+    )
+    assert by_name["status"]["constraints"]["other"] == ["status in ('open', 'resolved')"]
+    assert by_name["detected_at"]["description"] == "as_of when the current open episode began"
+    checks = {c["name"]: c["description"] for c in node["assetChecksOrError"]["checks"]}
+    assert set(checks) == {
+        "open_exceptions_have_a_known_owner_team",
+        "lifecycle_times_in_order",
+        "status_matches_the_history",
+    }
+    assert all(checks.values())
+
+
+def clean_environment() -> dict[str, str]:
+    """No DAGSTER_HOME and no OMNI_* variable: a bare checkout."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("OMNI_", "DAGSTER_"))}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["dagster", "definitions", "validate", "-w", "workspace.yaml"], ["dg", "check", "defs"]],
+    ids=["dagster-definitions-validate", "dg-check-defs"],
+)
+def test_dagsters_own_tools_load_the_code_location_from_the_repository_root(command: list[str]) -> None:
+    executable = str(Path(sys.executable).with_name(command[0]))
+    done = subprocess.run(
+        [executable, *command[1:]],
+        cwd=PROJECT_DIR,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert (
+        "All code locations passed validation" if command[0] == "dagster" else "All definitions loaded"
+    ) in output
+    # the instance settings are not at the root, where these tools would read them
+    assert not (PROJECT_DIR / "dagster.yaml").exists()

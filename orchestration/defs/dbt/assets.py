@@ -18,16 +18,12 @@ import psycopg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 from psycopg import sql
 
-from orchestration.defs.dbt.project import (
-    DBT_PROJECT,
-    manifest_is_current,
-    manifest_path,
-    prepare_manifest,
-)
+from orchestration.defs.dbt.project import manifest_is_current, manifest_path, prepare_manifest
 from orchestration.defs.dbt.resource import DbtResource
 from orchestration.defs.retry import reporting_outages, warehouse_retry_policy
 from orchestration.lib.build_lock import reporting_blocked_build, take_build_lock
 from orchestration.lib.database import dbt_database_url
+from orchestration.lib.settings import DBT_PROJECT_DIR
 from orchestration.lib.table_maintenance import maintain_written_tables
 
 # Dagster pool of the dbt ops (shown in the UI); overlap itself is prevented by dbt_build's lock.
@@ -132,6 +128,15 @@ class OmniDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return business_area(dbt_resource_props)
 
+    def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
+        """dagster-dbt's metadata, and the model's file as a code reference (what `project=` gave)."""
+        metadata = dict(super().get_metadata(dbt_resource_props))
+        if path := dbt_resource_props.get("original_file_path"):
+            metadata["dagster/code_references"] = dg.CodeReferencesMetadataValue(
+                code_references=[dg.LocalFileCodeReference(file_path=str(DBT_PROJECT_DIR / path))]
+            )
+        return metadata
+
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
         meta = dbt_resource_props.get("config", {}).get("meta", {}) or dbt_resource_props.get("meta", {})
         team = meta.get("owner") or AREA_OWNERS[business_area(dbt_resource_props)]
@@ -179,9 +184,11 @@ def manifest() -> str:
 MANIFEST = manifest()
 
 
+# No `project=`: dagster-dbt would put the DbtProject object in every asset's metadata, which the
+# UI can only show as "[DbtProject] (unserializable)". It serves code references (the translator
+# adds them itself, get_metadata) and DbtCliResource's selector files (not used here).
 @dbt_assets(
     manifest=MANIFEST,
-    project=DBT_PROJECT,
     exclude=f"tag:{AFTER_QUALITY_GATE}",
     dagster_dbt_translator=TRANSLATOR,
     name="omni_dbt",

@@ -26,7 +26,6 @@ from orchestration.defs.dbt.assets import (
     OmniDbtTranslator,
     dbt_build,
 )
-from orchestration.defs.dbt.project import DBT_PROJECT
 from orchestration.defs.dbt.resource import DbtResource
 from orchestration.defs.quality.assets import BLOCKING_GATE_KEY
 from orchestration.defs.retry import warehouse_retry_policy
@@ -51,8 +50,7 @@ def gated_dbt_assets(name: str, select: str, exclude: str | None = None) -> dg.A
     """A dbt op of models that run after the quality layer (see the module docstring)."""
 
     @dbt_assets(
-        manifest=MANIFEST,
-        project=DBT_PROJECT,
+        manifest=MANIFEST,  # no `project=` (see omni_dbt_assets)
         select=select,
         exclude=exclude,
         dagster_dbt_translator=GatedDbtTranslator(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -40,47 +40,82 @@ _DONE = object()
 
 
 EXACT_BELOW_ROWS = 100_000
+# Nodes that build no relation of their own (their events carry a materialized value too).
+NOT_RELATIONS = frozenset({"test", "unit", "ephemeral", "unit_test"})
 
 
-class RowCounts:
-    """The row count of each table a dbt node wrote, for the UI (`dagster/row_count`).
+class TableFacts:
+    """What the UI shows of each relation a dbt node built: `dagster/row_count` and `dagster/column_schema`.
 
-    A big table's is PostgreSQL's own estimate (pg_class.reltuples), which the models' post-hook
-    keeps current with ANALYZE: a count(*) of every big table after every micro-batch would cost
-    more than the batch. Below EXACT_BELOW_ROWS the count is exact. Views have none (the figure
-    would be a query of their whole source).
+    One catalog query per node (pg_class, pg_attribute; under a millisecond) after dbt reports it
+    built. The column schema is the relation as built: names and PostgreSQL types, nullability
+    from the table's NOT NULL constraints, descriptions from the model's YAML. Column *lineage*
+    is left out: docs/dagster-and-dbt.md says why.
+
+    A big table's row count is PostgreSQL's own estimate (pg_class.reltuples), which the models'
+    post-hook keeps current with ANALYZE: a count(*) of every big table after every micro-batch
+    would cost more than the batch. Below EXACT_BELOW_ROWS the count is exact. Views have none
+    (the figure would be a query of their whole source).
     """
 
-    def __init__(self, url: str) -> None:
+    CATALOG_SQL = """
+        select c.reltuples::bigint, c.relkind in ('r', 'p'),
+               json_agg(json_build_array(a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull)
+                        order by a.attnum)
+        from pg_class c
+        join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+        where c.oid = to_regclass(%s)
+        group by c.oid
+    """
+
+    def __init__(self, url: str, manifest: Mapping[str, Any]) -> None:
         self.url = url
+        self.manifest = manifest
         self.conn: psycopg.Connection | None = None
 
-    def __enter__(self) -> RowCounts:
+    def __enter__(self) -> TableFacts:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.conn is not None:
             self.conn.close()
 
-    def of(self, raw_event: dict[str, Any]) -> int | None:
+    def of(self, raw_event: dict[str, Any]) -> dict[str, Any]:
+        """The metadata of the relation the event's node built ({} for tests and failed nodes)."""
         node = raw_event.get("data", {}).get("node_info", {})
         relation = node.get("node_relation") or {}
-        if node.get("node_status") != "success" or node.get("materialized") not in ("table", "incremental"):
-            return None
+        if node.get("node_status") != "success" or node.get("materialized") in NOT_RELATIONS:
+            return {}
         name = sql.Identifier(relation.get("schema") or "", relation.get("alias") or "")
         try:
             self.conn = self.conn or psycopg.connect(self.url, autocommit=True)
-            row = self.conn.execute(
-                "select reltuples::bigint from pg_class where oid = to_regclass(%s)",
-                (name.as_string(self.conn),),
-            ).fetchone()
+            row = self.conn.execute(self.CATALOG_SQL, (name.as_string(self.conn),)).fetchone()
             if row is None:
-                return None
-            if row[0] < EXACT_BELOW_ROWS:  # small, or never analyzed (-1): counted exactly
-                row = self.conn.execute(sql.SQL("select count(*) from {}").format(name)).fetchone()
-        except psycopg.Error:  # a figure for the UI only: never fail the build over it
-            return None
-        return int(row[0]) if row else None
+                return {}
+            estimate, is_table, columns = row
+            facts: dict[str, Any] = {"dagster/column_schema": self._schema(node.get("unique_id"), columns)}
+            if is_table:
+                if estimate < EXACT_BELOW_ROWS:  # small, or never analyzed (-1): counted exactly
+                    counted = self.conn.execute(sql.SQL("select count(*) from {}").format(name)).fetchone()
+                    estimate = counted[0] if counted else 0
+                facts["dagster/row_count"] = int(estimate)
+        except psycopg.Error:  # figures for the UI only: never fail the build over them
+            return {}
+        return facts
+
+    def _schema(self, unique_id: str | None, columns: list[list[Any]]) -> dg.TableSchema:
+        documented = self.manifest.get("nodes", {}).get(unique_id or "", {}).get("columns", {})
+        return dg.TableSchema(
+            columns=[
+                dg.TableColumn(
+                    name=column,
+                    type=type_name,
+                    description=(documented.get(column) or {}).get("description") or None,
+                    constraints=dg.TableColumnConstraints(nullable=not not_null),
+                )
+                for column, type_name, not_null in columns
+            ]
+        )
 
 
 @cache
@@ -133,15 +168,15 @@ class DbtResource(dg.ConfigurableResource):
         context.log.info(f"dbt {' '.join(command)}")
         worker = threading.Thread(target=run, name="dbt", daemon=True)
         worker.start()
-        with RowCounts(dbt_database_url()) as row_counts:
+        with TableFacts(dbt_database_url(), manifest) as table_facts:
             while (raw_event := results.get()) is not _DONE:
                 message = DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={})
-                rows = row_counts.of(raw_event)
+                facts = table_facts.of(raw_event)
                 for event in message.to_default_asset_events(
                     manifest=manifest, dagster_dbt_translator=translator, context=context, project=project
                 ):
-                    if rows is not None and isinstance(event, dg.Output):
-                        event = event.with_metadata({**event.metadata, "dagster/row_count": rows})
+                    if facts and isinstance(event, dg.Output):
+                        event = event.with_metadata({**event.metadata, **facts})
                     yield event
         worker.join()
         if error := outcome.get("error"):
