@@ -108,6 +108,9 @@ def test(args: argparse.Namespace) -> None:
     step("mypy")
     # the package's types, as [tool.mypy] in pyproject.toml configures the check
     run(BIN / "mypy", "orchestration")
+    step("sqlfluff")
+    # the dbt project's SQL style, as .sqlfluff configures it (jinja templater: no database needed)
+    run(BIN / "sqlfluff", "lint", "dbt_project", "--processes", "2")
     step("dg check defs")
     # the code location loads the way Dagster's own tooling loads it, with no database
     with tempfile.TemporaryDirectory() as dagster_home:

@@ -10,7 +10,9 @@
 #}
 {% materialization incremental, adapter='postgres' %}
     {%- set existing_relation = load_cached_relation(this) -%}
-    {%- set on_schema_change = incremental_validate_on_schema_change(config.get('on_schema_change'), default='ignore') -%}
+    {%- set on_schema_change = incremental_validate_on_schema_change(
+        config.get('on_schema_change'), default='ignore'
+    ) -%}
     {%- if existing_relation is none or existing_relation.is_view or should_full_refresh()
           or on_schema_change not in ('fail', 'ignore') -%}
         {{ return(materialization_incremental_default()) }}

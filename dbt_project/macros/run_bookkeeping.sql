@@ -116,7 +116,9 @@ $$;
 #}
 {% macro omni_build_state() -%}
     {%- if not omni_reads_build_state() -%}
-        {{ return({'run_seq': 0, 'watermark': 0, 'as_of': 'null::timestamptz', 'previous_as_of': 'null::timestamptz'}) }}
+        {{ return({
+            'run_seq': 0, 'watermark': 0, 'as_of': 'null::timestamptz', 'previous_as_of': 'null::timestamptz',
+        }) }}
     {%- endif -%}
     {%- set query -%}
         select

@@ -9,7 +9,9 @@
 
 with flagged_positions as (
     -- filtered before the join: the few positions a position rule flags, not every position
-    select positions.*, attributes.stock_system
+    select
+        positions.*,
+        attributes.stock_system
     from {{ ref('inventory_position') }} as positions
     left join {{ ref('int_locations__attributes') }} as attributes using (location_id)
     where positions.on_hand < 0 or positions.shortfall > 0
@@ -62,7 +64,7 @@ oversold_listings as (
         listings.channel_id as finding_key
     from {{ ref('stg_channel__listings') }} as listings
     left join {{ ref('atp_by_channel') }} as channel_ats
-        on channel_ats.channel_id = listings.channel_id and channel_ats.sku = listings.sku
+        on listings.channel_id = channel_ats.channel_id and listings.sku = channel_ats.sku
     where listings.published_qty > coalesce(channel_ats.ats, 0)
 ),
 
@@ -83,15 +85,20 @@ overdue_transfers as (
     from {{ ref('int_supply__transfer_lines') }} as transfers
     cross join {{ ref('int_availability__as_of') }} as build_as_of
     where transfers.transfer_status = 'shipped'
-      and transfers.in_transit_qty > 0
-      and transfers.expected_at < build_as_of.as_of
+        and transfers.in_transit_qty > 0
+        and transfers.expected_at < build_as_of.as_of
 ),
 
 cancelled_orders as (
     -- The channel's latest word on each order line.
-    select distinct on (channel_id, order_id, sku) channel_id, order_id, sku, order_status, event_ts
+    select distinct on (channel_id, order_id, sku)
+        channel_id,
+        order_id,
+        sku,
+        order_status,
+        event_ts
     from {{ ref('stg_channel__orders') }}
-    order by channel_id, order_id, sku, event_ts desc, event_id desc
+    order by channel_id asc, order_id asc, sku asc, event_ts desc, event_id desc
 ),
 
 reservations_not_released as (
@@ -112,13 +119,13 @@ reservations_not_released as (
         reservations.reservation_id as finding_key
     from {{ ref('int_oms__reservation_state') }} as reservations
     cross join {{ ref('int_availability__as_of') }} as build_as_of
-    join cancelled_orders
-        on cancelled_orders.channel_id = reservations.channel_id
-        and cancelled_orders.order_id = reservations.order_id
-        and cancelled_orders.sku = reservations.sku
+    inner join cancelled_orders
+        on reservations.channel_id = cancelled_orders.channel_id
+            and reservations.order_id = cancelled_orders.order_id
+            and reservations.sku = cancelled_orders.sku
     where reservations.latest_event_type = 'created'
-      and (reservations.expires_at is null or reservations.expires_at > build_as_of.as_of)
-      and cancelled_orders.order_status = 'cancelled'
+        and (reservations.expires_at is null or reservations.expires_at > build_as_of.as_of)
+        and cancelled_orders.order_status = 'cancelled'
 ),
 
 book_vs_physical as (
@@ -149,20 +156,28 @@ unusable_raw_rows as (
         feed,
         location_id,
         sku,
-        jsonb_build_object('load_id', load_id, 'row_number', row_number, 'raw_row', raw_row,
-            'rule', 'a required value is missing or a number is beyond its column''s range') as details,
+        jsonb_build_object(
+            'load_id', load_id, 'row_number', row_number, 'raw_row', raw_row,
+            'rule', 'a required value is missing or a number is beyond its column''s range'
+        ) as details,
         load_id::text || '|' || row_number::text as finding_key
     from {{ ref('stg_raw__unusable_rows') }}
 ),
 
 findings as (
     select * from negative_on_hand
-    union all select * from oversold_positions
-    union all select * from oversold_listings
-    union all select * from overdue_transfers
-    union all select * from count_variances
-    union all select * from reservations_not_released
-    union all select * from unusable_raw_rows
+    union all
+    select * from oversold_positions
+    union all
+    select * from oversold_listings
+    union all
+    select * from overdue_transfers
+    union all
+    select * from count_variances
+    union all
+    select * from reservations_not_released
+    union all
+    select * from unusable_raw_rows
 )
 
 select

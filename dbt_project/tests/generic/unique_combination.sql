@@ -1,4 +1,7 @@
-{# Combinations of `columns` that occur more than once (dbt_utils' unique_combination_of_columns, which we cannot install). #}
+{#
+  Combinations of `columns` that occur more than once (dbt_utils' unique_combination_of_columns,
+  which we cannot install).
+#}
 {% test unique_combination(model, columns) %}
 select {{ columns | join(', ') }}, count(*) as occurrences
 from {{ model }}

@@ -15,12 +15,20 @@
 -- depends_on: {{ ref('int_availability__network_atp') }}
 
 with build_as_of as (
-    select 1::smallint as as_of_id, {{ build.as_of }} as as_of
+    select
+        1::smallint as as_of_id,
+        {{ build.as_of }} as as_of
 )
 
-select as_of_id, as_of
+select
+    as_of_id,
+    as_of
 from build_as_of
-where as_of is not null
-{%- if is_incremental() %}
-  and not exists (select 1 from {{ this }} as stored where stored.as_of = build_as_of.as_of)
-{%- endif %}
+where
+    as_of is not null
+{% if is_incremental() %}
+and not exists (
+    select 1 from {{ this }} as stored
+    where stored.as_of = build_as_of.as_of
+)
+{% endif %}

@@ -25,14 +25,26 @@ changed_positions as (
 
 refresh_requests as (
     -- (sku, whether its location sum must be re-summed, the change of that sum)
-    select sku, bool_or(replaced_unseen_row) as resum, sum(atp_change) as atp_change
+    select
+        sku,
+        bool_or(replaced_unseen_row) as resum,
+        sum(atp_change) as atp_change
     from changed_positions
     group by sku
     union all
-    select sku, false, 0 from {{ ref('int_channel__order_state') }} where _run_seq > {{ watermark }}
+    select
+        sku,
+        false,
+        0
+    from {{ ref('int_channel__order_state') }}
+    where _run_seq > {{ watermark }}
     {%- if omni_changed_since_watermark(ref('stg_erp__channel_policy'), build) %}
     union all
-    select sku, false, 0 from ({{ omni_distinct_values(ref('int_channel__order_state'), 'sku') }}) as ordered
+    select
+        sku,
+        false,
+        0
+    from ({{ omni_distinct_values(ref('int_channel__order_state'), 'sku') }}) as ordered
     {%- endif %}
 ),
 
@@ -49,11 +61,18 @@ skus_to_refresh as (
 ),
 
 adjusted_location_atp as (
-    select sku, adjusted_atp as total_atp from skus_to_refresh where not resum
+    select
+        sku,
+        adjusted_atp as total_atp
+    from skus_to_refresh
+    where not resum
 ),
 {%- else %}
 skus_to_refresh as (
-    select sku, true as resum from (
+    select
+        sku,
+        true as resum
+    from (
         {{ omni_distinct_values(ref('int_inventory__position_keys'), 'sku') }}
         union
         {{ omni_distinct_values(ref('int_channel__order_state'), 'sku') }}
@@ -62,27 +81,40 @@ skus_to_refresh as (
 {%- endif %}
 
 resummed_location_atp as (
-    select positions.sku, sum(positions.atp) as total_atp
+    select
+        positions.sku,
+        sum(positions.atp) as total_atp
     from {{ ref('int_inventory__positions') }} as positions
-    where positions.sku in (select sku from skus_to_refresh where resum)
+    where positions.sku in (
+            select sku from skus_to_refresh
+            where resum
+        )
     group by positions.sku
 ),
 
 location_atp as (
-    select sku, total_atp from resummed_location_atp
+    select
+        sku,
+        total_atp
+    from resummed_location_atp
     {%- if is_incremental() %}
     union all
-    select sku, total_atp from adjusted_location_atp
+    select
+        sku,
+        total_atp
+    from adjusted_location_atp
     {%- endif %}
 ),
 
 marketplace_unallocated as (
-    select orders.sku, sum(orders.order_qty) as unallocated_qty
+    select
+        orders.sku,
+        sum(orders.order_qty) as unallocated_qty
     from {{ ref('int_channel__order_state') }} as orders
-    join {{ ref('int_channel__policies') }} as channels using (channel_id)
+    inner join {{ ref('int_channel__policies') }} as channels using (channel_id)
     where channels.channel_type = 'marketplace'
-      and orders.latest_status = 'accepted'
-      and orders.sku in (select sku from skus_to_refresh)
+        and orders.latest_status = 'accepted'
+        and orders.sku in (select sku from skus_to_refresh)
     group by orders.sku
 ),
 

@@ -24,17 +24,25 @@
 {% set days = var('timephased_days') -%}
 
 with positions_to_refresh as (
-    select location_id, sku
+    select
+        location_id,
+        sku
     from {{ ref('int_inventory__positions') }}
     {%- if is_incremental() %}
     where _run_seq > {{ watermark }}
     union
-    select location_id, sku from {{ ref('int_inventory__planning_quantities') }} where _run_seq > {{ watermark }}
+    select
+        location_id,
+        sku
+    from {{ ref('int_inventory__planning_quantities') }}
+    where _run_seq > {{ watermark }}
     union
-    select location_id, sku
+    select
+        location_id,
+        sku
     from {{ ref('int_inventory__planning_quantities') }}
     where inbound_schedule <> '{}'::jsonb
-      and {{ as_of_date }} is distinct from {{ previous_as_of_date }}
+        and {{ as_of_date }} is distinct from {{ previous_as_of_date }}
     {%- endif %}
 ),
 
@@ -44,15 +52,29 @@ bases as (
         positions.sku,
         positions.available - positions.reserved - positions.committed - positions.safety_stock as base
     from {{ ref('int_inventory__positions') }} as positions
-    where (positions.location_id, positions.sku) in (select location_id, sku from positions_to_refresh)
+    where (positions.location_id, positions.sku) in (
+            select
+                location_id,
+                sku
+            from positions_to_refresh
+        )
 ),
 
 scheduled_inbound as (
-    select planning.location_id, planning.sku, scheduled.key::date as expected_date, scheduled.value::integer as qty
+    select
+        planning.location_id,
+        planning.sku,
+        scheduled.key::date as expected_date,
+        scheduled.value::integer as qty
     from {{ ref('int_inventory__planning_quantities') }} as planning
     cross join lateral jsonb_each_text(planning.inbound_schedule) as scheduled
     where planning.inbound_schedule <> '{}'::jsonb
-      and (planning.location_id, planning.sku) in (select location_id, sku from positions_to_refresh)
+        and (planning.location_id, planning.sku) in (
+            select
+                location_id,
+                sku
+            from positions_to_refresh
+        )
 ),
 
 days as (
@@ -61,7 +83,10 @@ days as (
 
 inbound_to_date as (
     -- per position with inbound: units arrived by the end of each day (cumulative)
-    select location_id, sku, array_agg(arrived order by day_offset) as arrived_by_day
+    select
+        location_id,
+        sku,
+        array_agg(arrived order by day_offset) as arrived_by_day
     from (
         select
             scheduled_inbound.location_id,
@@ -86,10 +111,10 @@ projected as (
             when inbound_to_date.arrived_by_day is null
                 then array_fill(greatest(0, bases.base)::integer, array[{{ days }}])
             else array(
-                select greatest(0, bases.base + coalesce(arrived, 0))::integer
-                from unnest(inbound_to_date.arrived_by_day) with ordinality as day_arrivals(arrived, day_number)
-                order by day_number
-            )
+                    select greatest(0, bases.base + coalesce(arrived, 0))::integer
+                    from unnest(inbound_to_date.arrived_by_day) with ordinality as day_arrivals (arrived, day_number)
+                    order by day_number
+                )
         end as projected_atp_by_day
     from bases
     left join inbound_to_date using (location_id, sku)

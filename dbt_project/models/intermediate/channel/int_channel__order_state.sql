@@ -16,7 +16,10 @@
 #}
 
 with orders_to_refresh as (
-    select distinct channel_id, order_id, sku
+    select distinct
+        channel_id,
+        order_id,
+        sku
     from {{ ref('stg_channel__orders') }}
     where _run_seq > {{ build.watermark }}
 ),
@@ -33,13 +36,17 @@ latest_events as (
     from {{ ref('stg_channel__orders') }} as events
     {%- if is_incremental() %}
     where (events.channel_id, events.order_id, events.sku) in (
-        select channel_id, order_id, sku from orders_to_refresh
-    )
+            select
+                channel_id,
+                order_id,
+                sku
+            from orders_to_refresh
+        )
     {%- endif %}
     order by
-        events.channel_id,
-        events.order_id,
-        events.sku,
+        events.channel_id asc,
+        events.order_id asc,
+        events.sku asc,
         events.event_ts desc,
         case events.order_status when 'cancelled' then 3 when 'allocated' then 2 when 'accepted' then 1 else 0 end desc,
         events.event_id desc

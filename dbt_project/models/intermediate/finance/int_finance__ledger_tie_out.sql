@@ -24,41 +24,57 @@
 
 with locations_to_check as (
     {%- if is_incremental() %}
-    select location_id from {{ ref('inventory_ledger') }} where posted_run_seq > {{ build.watermark }}
+    select location_id from {{ ref('inventory_ledger') }}
+    where posted_run_seq > {{ build.watermark }}
     union
-    select location_id from {{ ref('int_finance__position_values') }} where _run_seq > {{ build.watermark }}
+    select location_id from {{ ref('int_finance__position_values') }}
+    where _run_seq > {{ build.watermark }}
     union
-    select location_id from {{ this }} where not ties_out
+    select location_id from {{ this }}
+    where not ties_out
     {%- else %}
     select location_id from {{ ref('int_locations__attributes') }}
     {%- endif %}
 ),
 
 stock_systems as (
-    select location_id, stock_system
+    select
+        location_id,
+        stock_system
     from {{ ref('int_locations__attributes') }}
     where location_id in (select location_id from locations_to_check)
 ),
 
 items as (
-    select sku, unit_cost from {{ ref('stg_erp__items') }}
+    select
+        sku,
+        unit_cost
+    from {{ ref('stg_erp__items') }}
 ),
 
 snapshot_counts as (
-    select counts.location_id, counts.sku, counts.on_hand as qty
+    select
+        counts.location_id,
+        counts.sku,
+        counts.on_hand as qty
     from {{ ref('stg_pos__inventory') }} as counts
-    join stock_systems using (location_id)
+    inner join stock_systems using (location_id)
     where stock_systems.stock_system = 'pos'
     union all
-    select buckets.location_id, buckets.sku, sum(buckets.qty)
+    select
+        buckets.location_id,
+        buckets.sku,
+        sum(buckets.qty)
     from {{ ref('stg_wms__inventory') }} as buckets
-    join stock_systems using (location_id)
+    inner join stock_systems using (location_id)
     where stock_systems.stock_system = 'wms'
     group by buckets.location_id, buckets.sku
 ),
 
 snapshot_per_location as (
-    select distinct positions.location_id, positions.source_snapshot_ts
+    select distinct
+        positions.location_id,
+        positions.source_snapshot_ts
     from {{ ref('int_inventory__positions') }} as positions
     where positions.location_id in (select location_id from locations_to_check)
 ),
@@ -72,27 +88,44 @@ ledger_on_hand as (
     from {{ ref('inventory_ledger') }} as ledger
     left join snapshot_per_location as snapshot using (location_id)
     where ledger.account = 'on_hand'
-      and ledger.location_id in (select location_id from locations_to_check)
-      and (
-          snapshot.source_snapshot_ts is null
-          or ledger.event_ts > snapshot.source_snapshot_ts
-          or ledger.source_feed = 'oms/returns'
-      )
+        and ledger.location_id in (select location_id from locations_to_check)
+        and (
+            snapshot.source_snapshot_ts is null
+            or ledger.event_ts > snapshot.source_snapshot_ts
+            or ledger.source_feed = 'oms/returns'
+        )
 ),
 
 figures as (
-    select counts.location_id, counts.qty as opening_qty, counts.qty * coalesce(items.unit_cost, 0) as opening_value,
-        0 as movement_qty, 0 as movement_value, 0 as closing_qty, 0 as closing_value
+    select
+        counts.location_id,
+        counts.qty as opening_qty,
+        counts.qty * coalesce(items.unit_cost, 0) as opening_value,
+        0 as movement_qty,
+        0 as movement_value,
+        0 as closing_qty,
+        0 as closing_value
     from snapshot_counts as counts
     left join items using (sku)
     union all
-    select location_id,
-        case when in_opening then qty else 0 end, case when in_opening then value else 0 end,
-        case when in_opening then 0 else qty end, case when in_opening then 0 else value end,
-        0, 0
+    select
+        location_id,
+        case when in_opening then qty else 0 end,
+        case when in_opening then value else 0 end,
+        case when in_opening then 0 else qty end,
+        case when in_opening then 0 else value end,
+        0,
+        0
     from ledger_on_hand
     union all
-    select location_id, 0, 0, 0, 0, qty, qty * coalesce(unit_cost, 0)
+    select
+        location_id,
+        0,
+        0,
+        0,
+        0,
+        qty,
+        qty * coalesce(unit_cost, 0)
     from {{ ref('int_finance__position_values') }}
     where location_id in (select location_id from locations_to_check)
 ),

@@ -27,21 +27,36 @@ skus_with_a_new_cost as (
     select items.sku
     from {{ ref('stg_erp__items') }} as items
     where items._run_seq > {{ build.watermark }}
-      and (select stored.unit_cost from {{ this }} as stored where stored.sku = items.sku limit 1)
-          is distinct from items.unit_cost::numeric(18, 4)
+        and (
+            select stored.unit_cost from {{ this }} as stored
+            -- any row: every stored row of a sku carries its unit_cost
+            where stored.sku = items.sku limit 1  -- noqa: AM09
+        )
+        is distinct from items.unit_cost::numeric(18, 4)
     union
     select valued.sku
     from ({{ omni_distinct_values(this, 'sku') }}) as valued
-    where not exists (select 1 from {{ ref('stg_erp__items') }} as items where items.sku = valued.sku)
+    where not exists (
+            select 1 from {{ ref('stg_erp__items') }} as items
+            where items.sku = valued.sku
+        )
     {%- else %}
-    select null::text as sku where false
+    select null::text as sku
+    where false
     {%- endif %}
 ),
 
 positions_to_refresh as (
-    select location_id, sku from {{ ref('int_inventory__positions') }} where _run_seq > {{ build.watermark }}
+    select
+        location_id,
+        sku
+    from {{ ref('int_inventory__positions') }}
+    where _run_seq > {{ build.watermark }}
     union
-    select location_id, sku from {{ ref('int_inventory__positions') }}
+    select
+        location_id,
+        sku
+    from {{ ref('int_inventory__positions') }}
     where sku in (select sku from skus_with_a_new_cost)
 ),
 {%- endif %}
@@ -57,12 +72,19 @@ position_values as (
     from {{ ref('int_inventory__positions') }} as positions
     left join {{ ref('stg_erp__items') }} as items using (sku)
     {%- if is_incremental() %}
-    where (positions.location_id, positions.sku) in (select location_id, sku from positions_to_refresh)
+    where (positions.location_id, positions.sku) in (
+            select
+                location_id,
+                sku
+            from positions_to_refresh
+        )
     {%- endif %}
 ),
 
 changed as (
-    {{ omni_changed_only('position_values', ['location_id', 'sku'], ['qty', 'unit_cost', 'value', 'source_snapshot_ts']) }}
+    {{ omni_changed_only(
+        'position_values', ['location_id', 'sku'], ['qty', 'unit_cost', 'value', 'source_snapshot_ts']
+    ) }}
 )
 
 select

@@ -11,11 +11,19 @@
 -- depends_on: {{ ref('int_finance__position_values') }}
 
 with positions_as_of as (
-    select as_of_id, as_of from {{ ref('int_availability__as_of') }}
+    select
+        as_of_id,
+        as_of
+    from {{ ref('int_availability__as_of') }}
 )
 
-select as_of_id, as_of
+select
+    as_of_id,
+    as_of
 from positions_as_of
 {%- if is_incremental() %}
-where not exists (select 1 from {{ this }} as stored where stored.as_of = positions_as_of.as_of)
+where not exists (
+        select 1 from {{ this }} as stored
+        where stored.as_of = positions_as_of.as_of
+    )
 {%- endif %}

@@ -19,46 +19,70 @@
 #}
 {% set changed_inputs = [] -%}
 {% for input in [ref('stg_oms__order_lines'), ref('stg_erp__transfers'), ref('stg_erp__purchase_orders')] -%}
-    {%- if omni_changed_since_watermark(input, build) -%}{%- do changed_inputs.append(input) -%}{%- endif -%}
+{%- if omni_changed_since_watermark(input, build) -%}{%- do changed_inputs.append(input) -%}{%- endif -%}
 {%- endfor %}
 {% set supply_changed = changed_inputs | length > 0 -%}
 
 with committed_lines as (
-    select location_id, sku, sum(qty_open) as committed
+    select
+        location_id,
+        sku,
+        sum(qty_open) as committed
     from {{ ref('stg_oms__order_lines') }}
     where line_status in ('allocated', 'picked') and qty_open <> 0
     group by location_id, sku
 ),
 
 transfers_in as (
-    select to_location_id as location_id, sku, sum(in_transit_qty) as in_transit_in
+    select
+        to_location_id as location_id,
+        sku,
+        sum(in_transit_qty) as in_transit_in
     from {{ ref('int_supply__transfer_lines') }}
     where in_transit_qty > 0
     group by to_location_id, sku
 ),
 
 transfers_out as (
-    select from_location_id as location_id, sku, sum(in_transit_qty) as in_transit_out
+    select
+        from_location_id as location_id,
+        sku,
+        sum(in_transit_qty) as in_transit_out
     from {{ ref('int_supply__transfer_lines') }}
     where in_transit_qty > 0
     group by from_location_id, sku
 ),
 
 purchase_orders as (
-    select location_id, sku, sum(open_qty) as on_order
+    select
+        location_id,
+        sku,
+        sum(open_qty) as on_order
     from {{ ref('int_supply__purchase_order_lines') }}
     where open_qty > 0
     group by location_id, sku
 ),
 
 inbound_by_date as (
-    select location_id, sku, expected_date, sum(qty) as qty
+    select
+        location_id,
+        sku,
+        expected_date,
+        sum(qty) as qty
     from (
-        select to_location_id as location_id, sku, expected_date, in_transit_qty as qty
+        select
+            to_location_id as location_id,
+            sku,
+            expected_date,
+            in_transit_qty as qty
         from {{ ref('int_supply__transfer_lines') }}
         where in_transit_qty > 0 and expected_date is not null
         union all
-        select location_id, sku, expected_date, open_qty as qty
+        select
+            location_id,
+            sku,
+            expected_date,
+            open_qty as qty
         from {{ ref('int_supply__purchase_order_lines') }}
         where open_qty > 0 and expected_date is not null
     ) as inbound_lines
@@ -94,7 +118,9 @@ open_quantities as (
 
 positions_to_refresh as (
     {%- if is_incremental() %}
-    select location_id, sku
+    select
+        location_id,
+        sku
     from {{ ref('int_inventory__position_keys') }}
     where _run_seq > {{ build.watermark }}
     {%- if supply_changed %}
@@ -102,22 +128,39 @@ positions_to_refresh as (
     -- positions whose open quantities differ from the stored ones, in either direction: the
     -- open figures against the stored rows that hold anything (one filtered scan of this
     -- table; a stored row of zeros differs from an open figure through the full join)
-    select location_id, sku  -- the full join's USING columns: whichever side has the key
+    select
+        location_id,
+        sku  -- the full join's USING columns: whichever side has the key
     from open_quantities
-    full join (
-        select location_id, sku, committed, in_transit_in, in_transit_out, on_order, inbound_schedule
+    -- the stored rows that hold anything, inline: they matter only to this comparison
+    full join (  -- noqa: ST05
+        select
+            location_id,
+            sku,
+            committed,
+            in_transit_in,
+            in_transit_out,
+            on_order,
+            inbound_schedule
         from {{ this }}
         where committed <> 0 or in_transit_in <> 0 or in_transit_out <> 0 or on_order <> 0
-           or inbound_schedule <> '{}'::jsonb
+            or inbound_schedule <> '{}'::jsonb
     ) as stored_open using (location_id, sku)
-    where (open_quantities.committed, open_quantities.in_transit_in, open_quantities.in_transit_out,
-           open_quantities.on_order, open_quantities.inbound_schedule)
-          is distinct from
-          (stored_open.committed, stored_open.in_transit_in, stored_open.in_transit_out,
-           stored_open.on_order, stored_open.inbound_schedule)
+    where (
+        open_quantities.committed, open_quantities.in_transit_in, open_quantities.in_transit_out,
+        open_quantities.on_order, open_quantities.inbound_schedule
+    )
+    is distinct from
+    (
+        stored_open.committed, stored_open.in_transit_in, stored_open.in_transit_out,
+        stored_open.on_order, stored_open.inbound_schedule
+    )
     {%- endif %}
     {%- else %}
-    select location_id, sku from {{ ref('int_inventory__position_keys') }}
+    select
+        location_id,
+        sku
+    from {{ ref('int_inventory__position_keys') }}
     {%- endif %}
 ),
 
@@ -135,10 +178,12 @@ planning_quantities as (
     -- every open line's pair is a known position (position_keys holds the pairs of every
     -- accepted snapshot); the lookup keeps that an invariant rather than an assumption (per key
     -- through the unique index: as a join, PostgreSQL hashed all positions for a few changes)
-    cross join lateral (
+cross join
+    lateral (
         select 1 from {{ ref('int_inventory__position_keys') }} as known
         where known.location_id = positions_to_refresh.location_id and known.sku = positions_to_refresh.sku
-        limit 1
+        -- an existence probe: any row will do
+        limit 1  -- noqa: AM09
     ) as known
     {%- endif %}
     left join open_quantities using (location_id, sku)

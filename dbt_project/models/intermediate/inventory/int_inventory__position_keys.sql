@@ -26,26 +26,32 @@
 {% set event_models = ['stg_pos__sales', 'stg_wms__movements', 'stg_oms__reservations', 'stg_oms__returns'] -%}
 
 with accepted_deliveries as (
-    select feed, scope_value, snapshot_ts, load_id
+    select
+        feed,
+        scope_value,
+        snapshot_ts,
+        load_id
     from {{ ref('stg_raw__snapshot_deliveries') }}
     where delivery_status = 'accepted'
-      and _run_seq > {{ build.watermark }}
+        and _run_seq > {{ build.watermark }}
 ),
 
 snapshot_keys as (
     {%- for feed_id, table, scope, location_columns in snapshot_feeds %}
     {%- set feed_loop = loop %}
     {%- for location_column in location_columns %}
-    select delivered.{{ location_column }} as location_id, delivered.sku
+    select
+        delivered.{{ location_column }},
+        delivered.sku
     from {{ source('raw', table) }} as delivered
     where {{ omni_load_filter(feed_id, build, 'delivered._load_id') }}
-      and exists (
-        select 1 from accepted_deliveries as accepted
-        where accepted.feed = '{{ feed_id }}'
-          and accepted.load_id = delivered._load_id
-          and accepted.scope_value = {{ 'delivered.' ~ scope if scope == 'location_id' else scope }}
-          and accepted.snapshot_ts = delivered.snapshot_ts
-      )
+        and exists (
+            select 1 from accepted_deliveries as accepted
+            where accepted.feed = '{{ feed_id }}'
+                and accepted.load_id = delivered._load_id
+                and accepted.scope_value = {{ 'delivered.' ~ scope if scope == 'location_id' else scope }}
+                and accepted.snapshot_ts = delivered.snapshot_ts
+        )
     {{ 'union all' if not (feed_loop.last and loop.last) }}
     {%- endfor %}
     {%- endfor %}
@@ -53,7 +59,9 @@ snapshot_keys as (
 
 event_keys as (
     {%- for model_name in event_models %}
-    select location_id, sku
+    select
+        location_id,
+        sku
     from {{ ref(model_name) }}
     where _run_seq > {{ build.watermark }}
     {{ 'union all' if not loop.last }}
@@ -61,9 +69,15 @@ event_keys as (
 ),
 
 delivered_keys as (
-    select location_id, sku from snapshot_keys
+    select
+        location_id,
+        sku
+    from snapshot_keys
     union
-    select location_id, sku from event_keys
+    select
+        location_id,
+        sku
+    from event_keys
 )
 
 select
@@ -72,10 +86,10 @@ select
     {{ build.run_seq }}::bigint as _run_seq
 from delivered_keys
 where location_id is not null
-  and sku is not null
+    and sku is not null
 {%- if is_incremental() %}
-  and not exists (
+and not exists (
     select 1 from {{ this }} as known
     where known.location_id = delivered_keys.location_id and known.sku = delivered_keys.sku
-  )
+)
 {%- endif %}

@@ -23,62 +23,106 @@
 {% set as_of = build.as_of -%}
 
 with positions_to_refresh as (
-    select location_id, sku
+    select
+        location_id,
+        sku
     from {{ ref('int_inventory__position_keys') }}
     {%- if is_incremental() %}
     where _run_seq > {{ watermark }}
     union
-    select location_id, sku from {{ ref('int_inventory__stock_rolled_forward') }} where _run_seq > {{ watermark }}
+    select
+        location_id,
+        sku
+    from {{ ref('int_inventory__stock_rolled_forward') }}
+    where _run_seq > {{ watermark }}
     union
-    select location_id, sku from {{ ref('int_inventory__planning_quantities') }} where _run_seq > {{ watermark }}
+    select
+        location_id,
+        sku
+    from {{ ref('int_inventory__planning_quantities') }}
+    where _run_seq > {{ watermark }}
     union
-    select location_id, sku from {{ ref('int_inventory__stock_policies') }} where _run_seq > {{ watermark }}
+    select
+        location_id,
+        sku
+    from {{ ref('int_inventory__stock_policies') }}
+    where _run_seq > {{ watermark }}
     union
-    select location_id, sku from (
+    select
+        location_id,
+        sku
+    from (
         -- every key a changed reservation or return ever named (it may have moved)
-        select events.location_id, events.sku
+        select
+            events.location_id,
+            events.sku
         from {{ ref('stg_oms__reservations') }} as events
         where events.reservation_id in (
-            select reservation_id from {{ ref('int_oms__reservation_state') }} where _run_seq > {{ watermark }}
-        )
+                select reservation_id from {{ ref('int_oms__reservation_state') }}
+                where _run_seq > {{ watermark }}
+            )
         union
-        select events.location_id, events.sku
+        select
+            events.location_id,
+            events.sku
         from {{ ref('stg_oms__returns') }} as events
         where events.return_id in (
-            select return_id from {{ ref('int_oms__return_state') }} where _run_seq > {{ watermark }}
-        )
+                select return_id from {{ ref('int_oms__return_state') }}
+                where _run_seq > {{ watermark }}
+            )
         union
         -- live reservations that lapsed between the previous build's as_of and this one's
-        select location_id, sku
+        select
+            location_id,
+            sku
         from {{ ref('int_oms__reservation_state') }}
         where latest_event_type = 'created'
-          and expires_at > {{ build.previous_as_of }}
-          and expires_at <= {{ as_of }}
+            and expires_at > {{ build.previous_as_of }}
+            and expires_at <= {{ as_of }}
     ) as reservation_and_return_keys
     where location_id is not null and sku is not null
     union
-    select known.location_id, known.sku
+    select
+        known.location_id,
+        known.sku
     from {{ ref('int_inventory__position_keys') }} as known
     where known.location_id in (
-        select location_id from {{ ref('int_locations__attributes') }} where _run_seq > {{ watermark }}
-    )
+            select location_id from {{ ref('int_locations__attributes') }}
+            where _run_seq > {{ watermark }}
+        )
     {%- endif %}
 ),
 
 live_reservations as (
-    select location_id, sku, sum(reserved_qty) as reserved
+    select
+        location_id,
+        sku,
+        sum(reserved_qty) as reserved
     from {{ ref('int_oms__reservation_state') }}
     where latest_event_type = 'created'
-      and (expires_at is null or expires_at > {{ as_of }})
-      and (location_id, sku) in (select location_id, sku from positions_to_refresh)
+        and (expires_at is null or expires_at > {{ as_of }})
+        and (location_id, sku) in (
+            select
+                location_id,
+                sku
+            from positions_to_refresh
+        )
     group by location_id, sku
 ),
 
 returns_awaiting_inspection as (
-    select location_id, sku, sum(return_qty) as returned
+    select
+        location_id,
+        sku,
+        sum(return_qty) as returned
     from {{ ref('int_oms__return_state') }}
     where latest_status = 'received'
-      and (location_id, sku) in (select location_id, sku from positions_to_refresh)
+        and (location_id, sku) in (
+            select
+                location_id,
+                sku
+            from positions_to_refresh
+        )
     group by location_id, sku
 ),
 
@@ -88,8 +132,9 @@ stock_by_system as (
         positions_to_refresh.sku,
         locations.stock_system,
         case locations.stock_system
-            when 'pos' then stock.pos_counted_on_hand - stock.pos_sold_since_snapshot
-                + coalesce(store_returns.returned, 0)::integer
+            when 'pos'
+                then stock.pos_counted_on_hand - stock.pos_sold_since_snapshot
+                    + coalesce(store_returns.returned, 0)::integer
             else stock.wms_available + stock.wms_damaged + stock.wms_quarantine + stock.wms_on_hold
                 + stock.wms_returned + stock.wms_other
         end as on_hand,
@@ -102,8 +147,8 @@ stock_by_system as (
         case locations.stock_system when 'pos' then stock.pos_snapshot_ts else stock.wms_snapshot_ts end
             as source_snapshot_ts
     from positions_to_refresh
-    join {{ ref('int_locations__attributes') }} as locations using (location_id)
-    join {{ ref('int_inventory__stock_rolled_forward') }} as stock using (location_id, sku)
+    inner join {{ ref('int_locations__attributes') }} as locations using (location_id)
+    inner join {{ ref('int_inventory__stock_rolled_forward') }} as stock using (location_id, sku)
     left join returns_awaiting_inspection as store_returns using (location_id, sku)
 ),
 
@@ -116,7 +161,7 @@ positions as (
         stock_by_system.quarantined,
         stock_by_system.returned,
         stock_by_system.on_hand - stock_by_system.damaged - stock_by_system.quarantined
-            - stock_by_system.returned as available,
+        - stock_by_system.returned as available,
         coalesce(live_reservations.reserved, 0)::integer as reserved,
         planning.committed,
         planning.in_transit_in,
@@ -125,8 +170,8 @@ positions as (
         policies.safety_stock,
         stock_by_system.source_snapshot_ts
     from stock_by_system
-    join {{ ref('int_inventory__planning_quantities') }} as planning using (location_id, sku)
-    join {{ ref('int_inventory__stock_policies') }} as policies using (location_id, sku)
+    inner join {{ ref('int_inventory__planning_quantities') }} as planning using (location_id, sku)
+    inner join {{ ref('int_inventory__stock_policies') }} as policies using (location_id, sku)
     left join live_reservations using (location_id, sku)
 ),
 

@@ -13,7 +13,9 @@
 {% set policy_changed = omni_changed_since_watermark(ref('stg_erp__stock_policy'), build) -%}
 
 with positions_to_refresh as (
-    select location_id, sku
+    select
+        location_id,
+        sku
     from {{ ref('int_inventory__position_keys') }}
     {%- if not policy_changed %}
     where _run_seq > {{ build.watermark }}

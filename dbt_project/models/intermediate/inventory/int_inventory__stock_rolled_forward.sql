@@ -19,25 +19,42 @@
 #}
 
 with positions_to_refresh as (
-    select location_id, sku
+    select
+        location_id,
+        sku
     from {{ ref('int_inventory__position_keys') }}
     {%- if is_incremental() %}
     where _run_seq > {{ build.watermark }}
     union
-    select location_id, sku from (
-        select location_id, sku from {{ ref('stg_pos__sales') }} where _run_seq > {{ build.watermark }}
+    select
+        location_id,
+        sku
+    from (
+        select
+            location_id,
+            sku
+        from {{ ref('stg_pos__sales') }}
+        where _run_seq > {{ build.watermark }}
         union
-        select location_id, sku from {{ ref('stg_wms__movements') }} where _run_seq > {{ build.watermark }}
+        select
+            location_id,
+            sku
+        from {{ ref('stg_wms__movements') }}
+        where _run_seq > {{ build.watermark }}
     ) as moved
     where location_id is not null and sku is not null  -- such events are not positions
     union
-    select known.location_id, known.sku
+    select
+        known.location_id,
+        known.sku
     from {{ ref('int_inventory__position_keys') }} as known
     where known.location_id in (
-        select location_id from {{ ref('stg_pos__inventory') }} where _run_seq > {{ build.watermark }}
-        union
-        select location_id from {{ ref('stg_wms__inventory') }} where _run_seq > {{ build.watermark }}
-    )
+            select location_id from {{ ref('stg_pos__inventory') }}
+            where _run_seq > {{ build.watermark }}
+            union
+            select location_id from {{ ref('stg_wms__inventory') }}
+            where _run_seq > {{ build.watermark }}
+        )
     {%- endif %}
 ),
 
@@ -47,53 +64,95 @@ locations_to_refresh as (
 
 till_snapshot_per_location as (
     -- all staged rows of a location carry its snapshot's timestamp: one index probe each
-    select locations_to_refresh.location_id, counted.snapshot_ts
+    select
+        locations_to_refresh.location_id,
+        counted.snapshot_ts
     from locations_to_refresh
     cross join lateral (
-        select snapshot_ts from {{ ref('stg_pos__inventory') }} as s
+        -- any row: every staged row of a location carries its snapshot_ts
+        select s.snapshot_ts from {{ ref('stg_pos__inventory') }} as s
         where s.location_id = locations_to_refresh.location_id
-        limit 1
+        limit 1  -- noqa: AM09
     ) as counted
 ),
 
 warehouse_snapshot_per_location as (
     -- from the few locations the warehouse table holds (walked through its index): probing it
     -- for every store as well, PostgreSQL scanned the whole small table once per store
-    select warehouses.location_id, counted.snapshot_ts
+    select
+        warehouses.location_id,
+        counted.snapshot_ts
     from ({{ omni_distinct_values(ref('stg_wms__inventory'), 'location_id') }}) as warehouses
-    cross join lateral (
-        select snapshot_ts from {{ ref('stg_wms__inventory') }} as s
-        where s.location_id = warehouses.location_id
-        limit 1
-    ) as counted
+    cross join
+        lateral (
+            -- any row: every staged row of a location carries its snapshot_ts
+            select s.snapshot_ts from {{ ref('stg_wms__inventory') }} as s
+            where s.location_id = warehouses.location_id
+            limit 1  -- noqa: AM09
+        ) as counted
     where warehouses.location_id in (select location_id from locations_to_refresh)
 ),
 
 till_counts as (
-    select counts.location_id, counts.sku, counts.on_hand, counts.damaged
+    select
+        counts.location_id,
+        counts.sku,
+        counts.on_hand,
+        counts.damaged
     from {{ ref('stg_pos__inventory') }} as counts
-    where (counts.location_id, counts.sku) in (select location_id, sku from positions_to_refresh)
+    where (counts.location_id, counts.sku) in (
+            select
+                location_id,
+                sku
+            from positions_to_refresh
+        )
 ),
 
 till_sales_after_count as (
-    select sales.location_id, sales.sku, sum(sales.sold_qty) as sold_qty
+    select
+        sales.location_id,
+        sales.sku,
+        sum(sales.sold_qty) as sold_qty
     from {{ ref('stg_pos__sales') }} as sales
     left join till_snapshot_per_location as snapshot using (location_id)
-    where (sales.location_id, sales.sku) in (select location_id, sku from positions_to_refresh)
-      and (snapshot.snapshot_ts is null or sales.event_ts > snapshot.snapshot_ts)
+    where (sales.location_id, sales.sku) in (
+            select
+                location_id,
+                sku
+            from positions_to_refresh
+        )
+        and (snapshot.snapshot_ts is null or sales.event_ts > snapshot.snapshot_ts)
     group by sales.location_id, sales.sku
 ),
 
 warehouse_bucket_changes as (
-    select counts.location_id, counts.sku, counts.stock_status, counts.qty
+    select
+        counts.location_id,
+        counts.sku,
+        counts.stock_status,
+        counts.qty
     from {{ ref('stg_wms__inventory') }} as counts
-    where (counts.location_id, counts.sku) in (select location_id, sku from positions_to_refresh)
+    where (counts.location_id, counts.sku) in (
+            select
+                location_id,
+                sku
+            from positions_to_refresh
+        )
     union all
-    select movements.location_id, movements.sku, movements.stock_status, movements.qty_change
+    select
+        movements.location_id,
+        movements.sku,
+        movements.stock_status,
+        movements.qty_change
     from {{ ref('stg_wms__movements') }} as movements
     left join warehouse_snapshot_per_location as snapshot using (location_id)
-    where (movements.location_id, movements.sku) in (select location_id, sku from positions_to_refresh)
-      and (snapshot.snapshot_ts is null or movements.event_ts > snapshot.snapshot_ts)
+    where (movements.location_id, movements.sku) in (
+            select
+                location_id,
+                sku
+            from positions_to_refresh
+        )
+        and (snapshot.snapshot_ts is null or movements.event_ts > snapshot.snapshot_ts)
 ),
 
 warehouse_buckets as (
@@ -109,7 +168,7 @@ warehouse_buckets as (
         -- statuses); the quality layer flags it
         coalesce(sum(qty) filter (
             where stock_status not in ('available', 'damaged', 'quarantine', 'on_hold', 'returned')
-               or stock_status is null
+            or stock_status is null
         ), 0) as wms_other
     from warehouse_bucket_changes
     group by location_id, sku

@@ -40,16 +40,16 @@ located as (
             when lower(master.location_type) = 'store' then 'pos'
             when lower(master.location_type) in ('dc', 'ecom_fc') then 'wms'
             when exists (
-                select 1 from {{ ref('stg_pos__inventory') }} as counted
-                where counted.location_id = universe.location_id
-            ) or exists (
-                select 1 from {{ ref('stg_pos__sales') }} as sold
-                where sold.location_id = universe.location_id
-            ) then 'pos'
+                    select 1 from {{ ref('stg_pos__inventory') }} as counted
+                    where counted.location_id = universe.location_id
+                ) or exists (
+                    select 1 from {{ ref('stg_pos__sales') }} as sold
+                    where sold.location_id = universe.location_id
+                ) then 'pos'
             else 'wms'
         end as stock_system
     from location_universe as universe
-    left join {{ ref('stg_erp__locations') }} as master on master.location_id = universe.location_id
+    left join {{ ref('stg_erp__locations') }} as master on universe.location_id = master.location_id
 ),
 
 changed as (

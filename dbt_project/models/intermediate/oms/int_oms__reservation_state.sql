@@ -39,7 +39,7 @@ latest_events as (
     where events.reservation_id in (select reservation_id from reservations_to_refresh)
     {%- endif %}
     order by
-        events.reservation_id,
+        events.reservation_id asc,
         events.event_ts desc,
         case events.event_type when 'created' then 0 else 1 end desc,
         events.event_id desc

@@ -36,9 +36,11 @@ latest_events as (
     where events.return_id in (select return_id from returns_to_refresh)
     {%- endif %}
     order by
-        events.return_id,
+        events.return_id asc,
         events.event_ts desc,
-        case events.return_status when 'inspected' then 3 when 'received' then 2 when 'initiated' then 1 else 0 end desc,
+        case events.return_status
+            when 'inspected' then 3 when 'received' then 2 when 'initiated' then 1 else 0
+        end desc,
         events.event_id desc
 ),
 

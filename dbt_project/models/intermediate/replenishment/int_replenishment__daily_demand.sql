@@ -20,46 +20,81 @@
 -- as_of moves the window: built in every run that builds as_of
 -- depends_on: {{ ref('int_availability__as_of') }}
 {% set window_start = build.as_of ~ " - interval '28 days'" -%}
-{% set previous_window_start = "coalesce(" ~ build.previous_as_of ~ ", '-infinity'::timestamptz) - interval '28 days'" -%}
+{% set previous_window_start = (
+    "coalesce(" ~ build.previous_as_of ~ ", '-infinity'::timestamptz) - interval '28 days'"
+) -%}
 
 with
 {%- if is_incremental() %}
 positions_to_refresh as (
-    select location_id, sku from (
-        select location_id, sku from {{ ref('stg_pos__sales') }}
+    select
+        location_id,
+        sku
+    from (
+        select
+            location_id,
+            sku
+        from {{ ref('stg_pos__sales') }}
         where _run_seq > {{ build.watermark }}
         union
-        select location_id, sku from {{ ref('stg_pos__sales') }}
+        select
+            location_id,
+            sku
+        from {{ ref('stg_pos__sales') }}
         where event_ts > {{ previous_window_start }} and event_ts <= {{ window_start }}
         union
-        select location_id, sku from {{ ref('stg_wms__movements') }}
+        select
+            location_id,
+            sku
+        from {{ ref('stg_wms__movements') }}
         where movement_type = 'shipment' and _run_seq > {{ build.watermark }}
         union
-        select location_id, sku from {{ ref('stg_wms__movements') }}
+        select
+            location_id,
+            sku
+        from {{ ref('stg_wms__movements') }}
         where movement_type = 'shipment'
-          and event_ts > {{ previous_window_start }} and event_ts <= {{ window_start }}
+            and event_ts > {{ previous_window_start }} and event_ts <= {{ window_start }}
     ) as changed_outflows
     where location_id is not null and sku is not null
 ),
 {%- endif %}
 
 outflows as (
-    select sales.location_id, sales.sku, sales.sold_qty as units
+    select
+        sales.location_id,
+        sales.sku,
+        sales.sold_qty as units
     from {{ ref('stg_pos__sales') }} as sales
-    where sales.event_ts > {{ window_start }} and sales.event_ts <= {{ build.as_of }}
-      and sales.location_id is not null and sales.sku is not null
-    {%- if is_incremental() %}
-      and (sales.location_id, sales.sku) in (select location_id, sku from positions_to_refresh)
-    {%- endif %}
+    where
+        sales.event_ts > {{ window_start }} and sales.event_ts <= {{ build.as_of }}
+        and sales.location_id is not null and sales.sku is not null
+    {% if is_incremental() %}
+    and (sales.location_id, sales.sku) in (
+        select
+            location_id,
+            sku
+        from positions_to_refresh
+    )
+    {% endif %}
     union all
-    select movements.location_id, movements.sku, -movements.qty_change as units
+    select
+        movements.location_id,
+        movements.sku,
+        -movements.qty_change as units
     from {{ ref('stg_wms__movements') }} as movements
-    where movements.movement_type = 'shipment'
-      and movements.event_ts > {{ window_start }} and movements.event_ts <= {{ build.as_of }}
-      and movements.location_id is not null and movements.sku is not null
-    {%- if is_incremental() %}
-      and (movements.location_id, movements.sku) in (select location_id, sku from positions_to_refresh)
-    {%- endif %}
+    where
+        movements.movement_type = 'shipment'
+        and movements.event_ts > {{ window_start }} and movements.event_ts <= {{ build.as_of }}
+        and movements.location_id is not null and movements.sku is not null
+    {% if is_incremental() %}
+    and (movements.location_id, movements.sku) in (
+        select
+            location_id,
+            sku
+        from positions_to_refresh
+    )
+    {% endif %}
 ),
 
 demand as (
@@ -72,7 +107,10 @@ demand as (
     left join outflows using (location_id, sku)
     group by positions_to_refresh.location_id, positions_to_refresh.sku
     {%- else %}
-    select location_id, sku, (greatest(0, sum(units))::numeric / 28)::numeric as daily_demand
+    select
+        location_id,
+        sku,
+        (greatest(0, sum(units))::numeric / 28)::numeric as daily_demand
     from outflows
     group by location_id, sku
     {%- endif %}

@@ -14,21 +14,32 @@
 #}
 
 with held_now as (
-    select distinct location_id, sku, true as is_held
+    select distinct
+        location_id,
+        sku,
+        true as is_held
     from ({{ omni_open_blocking_exceptions() }}) as exceptions
     where location_id is not null and sku is not null
 ),
 
 holds as (
-    select location_id, sku, is_held from held_now
+    select
+        location_id,
+        sku,
+        is_held
+    from held_now
     {%- if is_incremental() %}
     union all
-    select stored.location_id, stored.sku, false
+    select
+        stored.location_id,
+        stored.sku,
+        false
     from {{ this }} as stored
     where stored.is_held
-      and not exists (
-          select 1 from held_now where held_now.location_id = stored.location_id and held_now.sku = stored.sku
-      )
+        and not exists (
+            select 1 from held_now
+            where held_now.location_id = stored.location_id and held_now.sku = stored.sku
+        )
     {%- endif %}
 ),
 

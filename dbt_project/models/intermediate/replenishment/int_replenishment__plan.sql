@@ -34,18 +34,23 @@
 with
 {%- if not refresh_all %}
 skus_to_refresh as (
-    select sku from {{ ref('int_inventory__positions') }} where _run_seq > {{ build.watermark }}
+    select sku from {{ ref('int_inventory__positions') }}
+    where _run_seq > {{ build.watermark }}
     union
-    select sku from {{ ref('int_inventory__stock_policies') }} where _run_seq > {{ build.watermark }}
+    select sku from {{ ref('int_inventory__stock_policies') }}
+    where _run_seq > {{ build.watermark }}
     union
-    select sku from {{ ref('int_replenishment__held_positions') }} where _run_seq > {{ build.watermark }}
+    select sku from {{ ref('int_replenishment__held_positions') }}
+    where _run_seq > {{ build.watermark }}
     union
-    select sku from {{ ref('int_replenishment__daily_demand') }} where _run_seq > {{ build.watermark }}
+    select sku from {{ ref('int_replenishment__daily_demand') }}
+    where _run_seq > {{ build.watermark }}
 ),
 {%- elif is_incremental() %}
 skus_to_refresh as (
     -- every sku planned now or before
-    select sku from {{ ref('int_inventory__stock_policies') }} where has_stock_policy
+    select sku from {{ ref('int_inventory__stock_policies') }}
+    where has_stock_policy
     union
     select sku from {{ this }}
 ),
@@ -62,11 +67,11 @@ planned_positions as (
         coalesce(policies.lead_time_days, 0) as lead_time_days,
         positions.atp,
         positions.available - positions.reserved - positions.committed
-            + positions.in_transit_in + positions.on_order as projected,
+        + positions.in_transit_in + positions.on_order as projected,
         coalesce(held.is_held, false) as has_open_blocking_exception,
         demand.daily_demand
     from {{ ref('int_inventory__positions') }} as positions
-    join {{ ref('int_inventory__stock_policies') }} as policies using (location_id, sku)
+    inner join {{ ref('int_inventory__stock_policies') }} as policies using (location_id, sku)
     left join {{ ref('int_locations__attributes') }} as locations using (location_id)
     left join {{ ref('int_replenishment__held_positions') }} as held using (location_id, sku)
     left join {{ ref('int_replenishment__daily_demand') }} as demand using (location_id, sku)
@@ -90,15 +95,15 @@ needs as (
         case when daily_demand > 0 then round(projected / daily_demand, 1) end as days_of_cover
     from planned_positions
     where projected < reorder_point
-      and order_up_to > projected
+        and order_up_to > projected
 ),
 
 prioritised_needs as (
     select
         needs.*,
         case
-            when projected <= 0 or days_of_cover < lead_time_days then 1
-            when days_of_cover < 2 * lead_time_days then 2
+            when needs.projected <= 0 or needs.days_of_cover < needs.lead_time_days then 1
+            when needs.days_of_cover < 2 * needs.lead_time_days then 2
             else 3
         end as priority
     from needs
@@ -107,8 +112,8 @@ prioritised_needs as (
 needs_on_axis as (
     select
         prioritised_needs.*,
-        sum(need_qty) over need_order - need_qty as need_start,
-        sum(need_qty) over need_order as need_end
+        sum(prioritised_needs.need_qty) over need_order - prioritised_needs.need_qty as need_start,
+        sum(prioritised_needs.need_qty) over need_order as need_end
     from prioritised_needs
     window need_order as (
         partition by region, sku
@@ -129,19 +134,19 @@ donors as (
         case location_type when 'dc' then 1 else 2 end as donor_rank
     from planned_positions
     where location_type in ('dc', 'store')
-      and atp > reorder_point
-      and not has_open_blocking_exception
+        and atp > reorder_point
+        and not has_open_blocking_exception
 ),
 
 donors_on_axis as (
     select
         donors.*,
-        sum(excess_qty) over donor_order - excess_qty as excess_start,
-        sum(excess_qty) over donor_order as excess_end
+        sum(donors.excess_qty) over donor_order - donors.excess_qty as excess_start,
+        sum(donors.excess_qty) over donor_order as excess_end
     from donors
     window donor_order as (
         partition by region, sku
-        order by donor_rank, excess_qty desc, location_id
+        order by donor_rank asc, excess_qty desc, location_id asc
         rows between unbounded preceding and current row
     )
 ),
@@ -151,31 +156,40 @@ transfers as (
         needs_on_axis.location_id as to_location_id,
         donors_on_axis.location_id as from_location_id,
         needs_on_axis.sku,
-        (least(needs_on_axis.need_end, donors_on_axis.excess_end)
-            - greatest(needs_on_axis.need_start, donors_on_axis.excess_start))::integer as qty,
+        (
+            least(needs_on_axis.need_end, donors_on_axis.excess_end)
+            - greatest(needs_on_axis.need_start, donors_on_axis.excess_start)
+        )::integer as qty,
         needs_on_axis.priority,
         needs_on_axis.has_open_blocking_exception,
         format(
             'projected %s below reorder point %s (order up to %s%s); %s %s has atp %s above its reorder point %s%s',
             needs_on_axis.projected, needs_on_axis.reorder_point, needs_on_axis.order_up_to,
             case when needs_on_axis.days_of_cover is not null
-                then format(', %s days of cover', needs_on_axis.days_of_cover) else '' end,
+                    then format(', %s days of cover', needs_on_axis.days_of_cover)
+                else ''
+            end,
             donors_on_axis.location_type, donors_on_axis.location_id, donors_on_axis.atp,
             donors_on_axis.reorder_point,
             case when needs_on_axis.has_open_blocking_exception
-                then '; held: open blocking exception on the receiving position' else '' end
+                    then '; held: open blocking exception on the receiving position'
+                else ''
+            end
         ) as reason
     from needs_on_axis
-    join donors_on_axis
-        on donors_on_axis.region = needs_on_axis.region
-       and donors_on_axis.sku = needs_on_axis.sku
-       and donors_on_axis.location_id <> needs_on_axis.location_id
-       and donors_on_axis.excess_start < needs_on_axis.need_end
-       and donors_on_axis.excess_end > needs_on_axis.need_start
+    inner join donors_on_axis
+        on needs_on_axis.region = donors_on_axis.region
+            and needs_on_axis.sku = donors_on_axis.sku
+            and needs_on_axis.location_id <> donors_on_axis.location_id
+            and needs_on_axis.need_end > donors_on_axis.excess_start
+            and needs_on_axis.need_start < donors_on_axis.excess_end
 ),
 
 covered_by_transfers as (
-    select to_location_id as location_id, sku, sum(qty) as transferred_qty
+    select
+        to_location_id as location_id,
+        sku,
+        sum(qty) as transferred_qty
     from transfers
     group by to_location_id, sku
 ),
@@ -188,24 +202,44 @@ purchases as (
         needs.priority,
         needs.has_open_blocking_exception,
         format(
-            'projected %s below reorder point %s (order up to %s%s); need %s, region donors cover %s; lead time %s days%s',
+            'projected %s below reorder point %s (order up to %s%s); need %s, region donors cover %s; '
+            'lead time %s days%s',
             needs.projected, needs.reorder_point, needs.order_up_to,
-            case when needs.days_of_cover is not null then format(', %s days of cover', needs.days_of_cover) else '' end,
+            case
+                when needs.days_of_cover is not null then format(', %s days of cover', needs.days_of_cover) else ''
+            end,
             needs.need_qty, coalesce(covered.transferred_qty, 0)::integer, needs.lead_time_days,
             case when needs.has_open_blocking_exception
-                then '; held: open blocking exception on the position' else '' end
+                    then '; held: open blocking exception on the position'
+                else ''
+            end
         ) as reason
     from prioritised_needs as needs
     left join covered_by_transfers as covered using (location_id, sku)
 ),
 
 recommendations as (
-    select 'transfer' as recommendation_type, to_location_id as location_id, from_location_id, sku, qty, reason,
-        priority, has_open_blocking_exception
+    select
+        'transfer' as recommendation_type,
+        to_location_id as location_id,
+        from_location_id,
+        sku,
+        qty,
+        reason,
+        priority,
+        has_open_blocking_exception
     from transfers
     where qty > 0
     union all
-    select 'purchase', location_id, null, sku, qty, reason, priority, has_open_blocking_exception
+    select
+        'purchase',
+        location_id,
+        null,
+        sku,
+        qty,
+        reason,
+        priority,
+        has_open_blocking_exception
     from purchases
     where qty > 0
 )
@@ -223,6 +257,15 @@ select
 from recommendations
 {%- if is_incremental() %}
 union all
-select 'refreshed', null, null, sku, null, null, null, null, {{ build.run_seq }}::bigint
+select
+    'refreshed',
+    null,
+    null,
+    sku,
+    null,
+    null,
+    null,
+    null,
+    {{ build.run_seq }}::bigint
 from skus_to_refresh
 {%- endif %}

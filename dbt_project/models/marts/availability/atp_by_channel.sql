@@ -1,4 +1,7 @@
-{# Available-to-sell per sales channel and sku (int_availability__channel_ats has the pool, share and orders behind it). #}
+{#
+  Available-to-sell per sales channel and sku (int_availability__channel_ats has the pool, share
+  and orders behind it).
+#}
 
 select
     channel_ats.channel_id,

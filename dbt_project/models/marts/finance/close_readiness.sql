@@ -10,35 +10,47 @@
 {{ config(materialized='table') }}
 
 with locations as (
-    select location_id, legal_entity from {{ ref('int_locations__attributes') }}
+    select
+        location_id,
+        legal_entity
+    from {{ ref('int_locations__attributes') }}
 ),
 
 gl_by_entity as (
-    select legal_entity, period, sum(balance)::numeric(18, 2) as gl_balance
+    select
+        legal_entity,
+        period,
+        sum(balance)::numeric(18, 2) as gl_balance
     from {{ ref('stg_erp__gl_balances') }}
     group by legal_entity, period
 ),
 
 on_hand_value as (
-    select locations.legal_entity, sum(valuation.value) as value
+    select
+        locations.legal_entity,
+        sum(valuation.value) as value
     from {{ ref('inventory_valuation') }} as valuation
-    join locations using (location_id)
+    inner join locations using (location_id)
     group by locations.legal_entity
 ),
 
 owned_in_transit_value as (
-    select locations.legal_entity, sum(transfers.in_transit_qty * items.unit_cost) as value
+    select
+        locations.legal_entity,
+        sum(transfers.in_transit_qty * items.unit_cost) as value
     from {{ ref('int_supply__transfer_lines') }} as transfers
-    join locations on locations.location_id = transfers.from_location_id
+    inner join locations on transfers.from_location_id = locations.location_id
     left join {{ ref('stg_erp__items') }} as items using (sku)
     where transfers.in_transit_qty > 0
     group by locations.legal_entity
 ),
 
 open_blocking as (
-    select locations.legal_entity, count(*) as open_blocking_exceptions
+    select
+        locations.legal_entity,
+        count(*) as open_blocking_exceptions
     from ({{ omni_open_blocking_exceptions() }}) as exceptions
-    join locations using (location_id)
+    inner join locations using (location_id)
     group by locations.legal_entity
 ),
 
@@ -65,6 +77,6 @@ select
     open_blocking_exceptions,
     -- Never ready before quality has assessed the data (no exceptions table yet).
     {{ 'true' if omni_exceptions_assessed() else 'false' }}
-        and abs(subledger_value - gl_balance) <= {{ var('close_variance_tolerance_value') }}
-        and open_blocking_exceptions = 0 as close_ready
+    and abs(subledger_value - gl_balance) <= {{ var('close_variance_tolerance_value') }}
+    and open_blocking_exceptions = 0 as close_ready
 from readiness

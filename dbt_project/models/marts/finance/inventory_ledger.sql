@@ -35,20 +35,37 @@
 #}
 
 with locations as (
-    select location_id, stock_system, legal_entity from {{ ref('int_locations__attributes') }}
+    select
+        location_id,
+        stock_system,
+        legal_entity
+    from {{ ref('int_locations__attributes') }}
 ),
 
 items as (
-    select sku, unit_cost::numeric(18, 4) as unit_cost from {{ ref('stg_erp__items') }}
+    select
+        sku,
+        unit_cost::numeric(18, 4) as unit_cost
+    from {{ ref('stg_erp__items') }}
 ),
 
 repriced_skus as (
-    select sku from {{ ref('stg_erp__items') }} where _run_seq > {{ build.watermark }}
+    select sku from {{ ref('stg_erp__items') }}
+    where _run_seq > {{ build.watermark }}
 ),
 
 transfer_lines as (
-    select transfer_id, sku, from_location_id, to_location_id, transfer_status, transfer_qty, received_qty,
-        shipped_at, snapshot_ts, _run_seq
+    select
+        transfer_id,
+        sku,
+        from_location_id,
+        to_location_id,
+        transfer_status,
+        transfer_qty,
+        received_qty,
+        shipped_at,
+        snapshot_ts,
+        _run_seq
     from {{ ref('int_supply__transfer_lines') }}
 ),
 
@@ -83,7 +100,7 @@ till_sales as (
         sales.event_ts,
         -sales.sold_qty as qty
     from sales_to_post as sales
-    join locations on locations.location_id = sales.location_id and locations.stock_system = 'pos'
+    inner join locations on sales.location_id = locations.location_id and locations.stock_system = 'pos'
     where sales.sku is not null
 ),
 
@@ -115,10 +132,10 @@ warehouse_movements as (
         movements.event_ts,
         movements.qty_change as qty
     from warehouse_movements_to_post as movements
-    join locations on locations.location_id = movements.location_id and locations.stock_system = 'wms'
+    inner join locations on movements.location_id = locations.location_id and locations.stock_system = 'wms'
     left join transfer_lines as transfers
         on movements.movement_type in ('transfer_in', 'transfer_out')
-        and transfers.transfer_id = movements.reference and transfers.sku = movements.sku
+            and movements.reference = transfers.transfer_id and movements.sku = transfers.sku
     where movements.sku is not null
 ),
 
@@ -138,9 +155,9 @@ store_returns as (
             where events.return_id = state.return_id and events.return_status = 'received'
         ) as received_ts
     from return_states_to_post as state
-    join locations on locations.location_id = state.location_id and locations.stock_system = 'pos'
+    inner join locations on state.location_id = locations.location_id and locations.stock_system = 'pos'
     where state.latest_status in ('received', 'inspected')
-      and state.sku is not null
+        and state.sku is not null
 ),
 
 store_return_movements as (
@@ -198,16 +215,32 @@ in_transit_movements as (
     union all
     select
         'erp/transfers:' || transfer_id || ':' || sku || ':received',
-        'transfer_received', 'in_transit', from_location_id, sku, to_location_id, null, null,
-        'erp/transfers', transfer_id, snapshot_ts,
+        'transfer_received',
+        'in_transit',
+        from_location_id,
+        sku,
+        to_location_id,
+        null,
+        null,
+        'erp/transfers',
+        transfer_id,
+        snapshot_ts,
         -least(received_qty, transfer_qty)
     from changed_transfer_lines
     where transfer_status in ('shipped', 'received') and received_qty > 0
     union all
     select
         'erp/transfers:' || transfer_id || ':' || sku || ':transit_loss',
-        'transit_loss', 'in_transit', from_location_id, sku, to_location_id, null, null,
-        'erp/transfers', transfer_id, snapshot_ts,
+        'transit_loss',
+        'in_transit',
+        from_location_id,
+        sku,
+        to_location_id,
+        null,
+        null,
+        'erp/transfers',
+        transfer_id,
+        snapshot_ts,
         -(transfer_qty - least(received_qty, transfer_qty))
     from changed_transfer_lines
     where transfer_status = 'received' and received_qty < transfer_qty
@@ -232,9 +265,9 @@ current_movements as (
         items.unit_cost,
         (movements.qty * items.unit_cost)::numeric(18, 4) as value
     from all_movements as movements
-    left join locations as own on own.location_id = movements.location_id
-    left join locations as counterparty on counterparty.location_id = movements.counterparty_location_id
-    left join items on items.sku = movements.sku
+    left join locations as own on movements.location_id = own.location_id
+    left join locations as counterparty on movements.counterparty_location_id = counterparty.location_id
+    left join items on movements.sku = items.sku
 ),
 
 {% if is_incremental() %}
@@ -251,31 +284,56 @@ posted as (
 ),
 {% else %}
 posted as (
-    select null::text as movement_id, null::integer as qty, null::numeric as value, null::numeric as unit_cost
+    select
+        null::text as movement_id,
+        null::integer as qty,
+        null::numeric as value,
+        null::numeric as unit_cost
     where false
 ),
 {% endif %}
 
 entries as (
-    select current_movements.*, 'original' as entry_type, current_movements.movement_id as ledger_entry_id
+    select
+        current_movements.*,
+        'original' as entry_type,
+        current_movements.movement_id as ledger_entry_id
     from current_movements
-    where not exists (select 1 from posted where posted.movement_id = current_movements.movement_id)
+    where not exists (
+            select 1 from posted
+            where posted.movement_id = current_movements.movement_id
+        )
     union all
     select
-        current_movements.movement_id, current_movements.movement_type, current_movements.account,
-        current_movements.location_id, current_movements.sku, current_movements.counterparty_location_id,
-        current_movements.stock_status, current_movements.disposition, current_movements.source_feed,
-        current_movements.source_reference, current_movements.event_ts,
-        -posted.qty, current_movements.legal_entity, current_movements.counterparty_legal_entity,
-        current_movements.is_intercompany, posted.unit_cost, -posted.value,
-        'reversal', current_movements.movement_id || '/reversal/{{ build.run_seq }}'
+        current_movements.movement_id,
+        current_movements.movement_type,
+        current_movements.account,
+        current_movements.location_id,
+        current_movements.sku,
+        current_movements.counterparty_location_id,
+        current_movements.stock_status,
+        current_movements.disposition,
+        current_movements.source_feed,
+        current_movements.source_reference,
+        current_movements.event_ts,
+        -posted.qty,
+        current_movements.legal_entity,
+        current_movements.counterparty_legal_entity,
+        current_movements.is_intercompany,
+        posted.unit_cost,
+        -posted.value,
+        'reversal',
+        current_movements.movement_id || '/reversal/{{ build.run_seq }}'
     from current_movements
-    join posted using (movement_id)
+    inner join posted using (movement_id)
     where (current_movements.qty, current_movements.value) is distinct from (posted.qty, posted.value)
     union all
-    select current_movements.*, 'correction', current_movements.movement_id || '/correction/{{ build.run_seq }}'
+    select
+        current_movements.*,
+        'correction',
+        current_movements.movement_id || '/correction/{{ build.run_seq }}'
     from current_movements
-    join posted using (movement_id)
+    inner join posted using (movement_id)
     where (current_movements.qty, current_movements.value) is distinct from (posted.qty, posted.value)
 )
 

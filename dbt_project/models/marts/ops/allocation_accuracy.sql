@@ -21,25 +21,27 @@ with listings as (
         {{ 'coalesce(feed.ats, 0)' if feed_exists else '0' }} as feed_ats
     from {{ ref('stg_channel__listings') }} as listings
     left join {{ ref('atp_by_channel') }} as channel_ats
-        on channel_ats.channel_id = listings.channel_id and channel_ats.sku = listings.sku
+        on listings.channel_id = channel_ats.channel_id and listings.sku = channel_ats.sku
     {%- if feed_exists %}
     left join {{ channel_feed }} as feed
-        on feed.channel_id = listings.channel_id and feed.sku = listings.sku
+        on listings.channel_id = feed.channel_id and listings.sku = feed.sku
     {%- endif %}
 )
 
 select
     listings.channel_id,
     count(*)::integer as listings,
-    count(*) filter (where published_qty = ats)::integer as accurate_listings,
-    count(*) filter (where published_qty < ats)::integer as under_published_listings,
-    count(*) filter (where published_qty > ats)::integer as oversold_listings,
-    coalesce(sum(published_qty - ats) filter (where published_qty > ats), 0)::integer as oversold_units,
-    (count(*) filter (where published_qty > ats)::numeric / count(*))::numeric(7, 4) as oversell_rate,
-    sum(published_qty)::integer as published_units,
-    sum(ats)::integer as ats_units,
-    sum(feed_ats)::integer as feed_published_units,
-    count(*) filter (where feed_ats = ats)::integer as feed_accurate_listings,
+    count(*) filter (where listings.published_qty = listings.ats)::integer as accurate_listings,
+    count(*) filter (where listings.published_qty < listings.ats)::integer as under_published_listings,
+    count(*) filter (where listings.published_qty > listings.ats)::integer as oversold_listings,
+    coalesce(
+        sum(listings.published_qty - listings.ats) filter (where listings.published_qty > listings.ats), 0
+    )::integer as oversold_units,
+    (count(*) filter (where listings.published_qty > listings.ats)::numeric / count(*))::numeric(7, 4) as oversell_rate,
+    sum(listings.published_qty)::integer as published_units,
+    sum(listings.ats)::integer as ats_units,
+    sum(listings.feed_ats)::integer as feed_published_units,
+    count(*) filter (where listings.feed_ats = listings.ats)::integer as feed_accurate_listings,
     max(build_as_of.as_of) as as_of
 from listings
 cross join {{ ref('int_availability__as_of') }} as build_as_of

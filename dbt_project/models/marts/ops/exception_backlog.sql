@@ -12,7 +12,9 @@
 {%- set history = source('quality', 'inventory_exception_history') -%}
 {% if omni_exceptions_assessed() %}
 with open_since as (
-    select exception_id, max(as_of) as open_since
+    select
+        exception_id,
+        max(as_of) as open_since
     from {{ history }}
     where transition in ('opened', 'reopened')
     group by exception_id

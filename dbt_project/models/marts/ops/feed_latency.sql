@@ -16,7 +16,7 @@ with files as (
         builds.started_at as built_at
     from {{ ref('stg_meta__file_ledger') }} as ledger
     left join {{ source('dbt_bookkeeping', 'dbt_load_runs') }} as load_runs using (load_id)
-    left join {{ source('dbt_bookkeeping', 'dbt_runs') }} as builds on builds.run_seq = load_runs.run_seq
+    left join {{ source('dbt_bookkeeping', 'dbt_runs') }} as builds on load_runs.run_seq = builds.run_seq
 ),
 
 file_latencies as (
@@ -41,16 +41,25 @@ select
     max(loaded_at) filter (where load_status = 'loaded') as last_loaded_at,
     max(built_at) filter (where load_status = 'loaded') as last_built_at,
     avg(data_to_loaded_minutes) filter (where load_status = 'loaded')::numeric(14, 2) as avg_data_to_loaded_minutes,
-    (percentile_cont(0.95) within group (order by data_to_loaded_minutes)
-        filter (where load_status = 'loaded'))::numeric(14, 2) as p95_data_to_loaded_minutes,
+    (
+        percentile_cont(0.95) within group (order by data_to_loaded_minutes)
+        filter (where load_status = 'loaded')
+    )::numeric(14, 2
+    ) as p95_data_to_loaded_minutes,
     max(data_to_loaded_minutes) filter (where load_status = 'loaded')::numeric(14, 2) as max_data_to_loaded_minutes,
     avg(loaded_to_built_minutes) filter (where load_status = 'loaded')::numeric(14, 2) as avg_loaded_to_built_minutes,
-    (percentile_cont(0.95) within group (order by loaded_to_built_minutes)
-        filter (where load_status = 'loaded'))::numeric(14, 2) as p95_loaded_to_built_minutes,
+    (
+        percentile_cont(0.95) within group (order by loaded_to_built_minutes)
+        filter (where load_status = 'loaded')
+    )::numeric(14, 2
+    ) as p95_loaded_to_built_minutes,
     max(loaded_to_built_minutes) filter (where load_status = 'loaded')::numeric(14, 2) as max_loaded_to_built_minutes,
     avg(data_to_built_minutes) filter (where load_status = 'loaded')::numeric(14, 2) as avg_data_to_built_minutes,
-    (percentile_cont(0.95) within group (order by data_to_built_minutes)
-        filter (where load_status = 'loaded'))::numeric(14, 2) as p95_data_to_built_minutes,
+    (
+        percentile_cont(0.95) within group (order by data_to_built_minutes)
+        filter (where load_status = 'loaded')
+    )::numeric(14, 2
+    ) as p95_data_to_built_minutes,
     max(data_to_built_minutes) filter (where load_status = 'loaded')::numeric(14, 2) as max_data_to_built_minutes
 from file_latencies
 group by feed

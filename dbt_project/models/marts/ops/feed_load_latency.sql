@@ -20,7 +20,10 @@ with feed_slas (feed, sla_minutes) as (
     {%- for feed, sla in feed_slas | dictsort %}
     {{ 'values' if loop.first else '     ,' }} ({{ "'" ~ feed ~ "'" }}::text, {{ sla | int }}::integer)
     {%- else %}
-    select null::text, null::integer where false
+    select
+        null::text,
+        null::integer
+    where false
     {%- endfor %}
 ),
 
@@ -36,7 +39,7 @@ loads as (
         builds.started_at as built_at
     from {{ ref('stg_meta__file_ledger') }} as ledger
     left join {{ source('dbt_bookkeeping', 'dbt_load_runs') }} as load_runs using (load_id)
-    left join {{ source('dbt_bookkeeping', 'dbt_runs') }} as builds on builds.run_seq = load_runs.run_seq
+    left join {{ source('dbt_bookkeeping', 'dbt_runs') }} as builds on load_runs.run_seq = builds.run_seq
     where ledger.load_status = 'loaded'
 )
 

@@ -10,33 +10,53 @@
 {{ config(materialized='table') }}
 
 with positions as (
-    select location_id, sku, atp, on_hand, as_of
+    select
+        location_id,
+        sku,
+        atp,
+        on_hand,
+        as_of
     from {{ ref('inventory_position') }}
 ),
 
 demand as (
-    select location_id, sku, daily_demand
+    select
+        location_id,
+        sku,
+        daily_demand
     from {{ ref('int_replenishment__daily_demand') }}
     where daily_demand > 0
 ),
 
 policies as (
-    select location_id, sku, lead_time_days
+    select
+        location_id,
+        sku,
+        lead_time_days
     from {{ ref('int_inventory__stock_policies') }}
 ),
 
 locations as (
-    select location_id, region, location_type
+    select
+        location_id,
+        region,
+        location_type
     from {{ ref('int_locations__attributes') }}
 ),
 
 items as (
-    select sku, unit_cost, currency
+    select
+        sku,
+        unit_cost,
+        currency
     from {{ ref('stg_erp__items') }}
 ),
 
 timephased as (
-    select location_id, sku, projected_atp_by_day
+    select
+        location_id,
+        sku,
+        projected_atp_by_day
     from {{ ref('int_availability__timephased') }}
 ),
 
@@ -48,7 +68,9 @@ projected as (
         demand.daily_demand,
         coalesce(policies.lead_time_days, 7) as lead_time_days,
         coalesce(
-            timephased.projected_atp_by_day[least(greatest(coalesce(policies.lead_time_days, 7), 1), {{ var('timephased_days') }})],
+            timephased.projected_atp_by_day[
+                least(greatest(coalesce(policies.lead_time_days, 7), 1), {{ var('timephased_days') }})
+            ],
             positions.atp
         ) as projected_atp,
         positions.as_of

@@ -5,5 +5,9 @@
 #}
 {{ config(materialized='table') }}
 
-select location_id, location_type, region, legal_entity
+select
+    location_id,
+    location_type,
+    region,
+    legal_entity
 from {{ ref('int_locations__attributes') }}

@@ -17,7 +17,9 @@ with transitions as (
         history.exception_id,
         history.transition,
         history.as_of,
-        lead(history.transition) over (partition by history.exception_id order by history.history_id) as next_transition,
+        lead(history.transition)
+            over (partition by history.exception_id order by history.history_id)
+            as next_transition,
         lead(history.as_of) over (partition by history.exception_id order by history.history_id) as next_as_of
     from {{ history }} as history
 ),
@@ -29,7 +31,7 @@ cycles as (
         transitions.as_of as detected_at,
         case when transitions.next_transition = 'resolved' then transitions.next_as_of end as resolved_at
     from transitions
-    join {{ exceptions }} as exceptions using (exception_id)
+    inner join {{ exceptions }} as exceptions using (exception_id)
     where transitions.transition in ('opened', 'reopened')
 ),
 

@@ -27,7 +27,15 @@ with current_recommendations as (
         reason
     from {{ ref('transfer_recommendations') }}
     union all
-    select 'purchase', location_id, null, sku, qty, priority, status, reason
+    select
+        'purchase',
+        location_id,
+        null,
+        sku,
+        qty,
+        priority,
+        status,
+        reason
     from {{ ref('purchase_recommendations') }}
 ),
 
@@ -42,22 +50,37 @@ current_keyed as (
 {% if is_incremental() %}
 latest_recorded as (
     select distinct on (recommendation_key)
-        recommendation_key, recommendation_type, location_id, from_location_id, sku, qty, priority, status,
+        recommendation_key,
+        recommendation_type,
+        location_id,
+        from_location_id,
+        sku,
+        qty,
+        priority,
+        status,
         change_type
     from {{ this }}
-    order by recommendation_key, run_seq desc
+    order by recommendation_key asc, run_seq desc
 ),
 {% else %}
 latest_recorded as (
-    select null::text as recommendation_key, null::text as recommendation_type, null::text as location_id,
-        null::text as from_location_id, null::text as sku, null::integer as qty, null::integer as priority,
-        null::text as status, null::text as change_type
+    select
+        null::text as recommendation_key,
+        null::text as recommendation_type,
+        null::text as location_id,
+        null::text as from_location_id,
+        null::text as sku,
+        null::integer as qty,
+        null::integer as priority,
+        null::text as status,
+        null::text as change_type
     where false
 ),
 {% endif %}
 
 live_recorded as (
-    select * from latest_recorded where change_type <> 'withdrawn'
+    select * from latest_recorded
+    where change_type <> 'withdrawn'
 ),
 
 changes as (
@@ -76,8 +99,8 @@ changes as (
     from current_keyed
     left join live_recorded using (recommendation_key)
     where live_recorded.recommendation_key is null
-       or (current_keyed.qty, current_keyed.priority, current_keyed.status)
-          is distinct from (live_recorded.qty, live_recorded.priority, live_recorded.status)
+        or (current_keyed.qty, current_keyed.priority, current_keyed.status)
+        is distinct from (live_recorded.qty, live_recorded.priority, live_recorded.status)
     union all
     select
         live_recorded.recommendation_key,
@@ -93,8 +116,9 @@ changes as (
         'no longer recommended'
     from live_recorded
     where not exists (
-        select 1 from current_keyed where current_keyed.recommendation_key = live_recorded.recommendation_key
-    )
+            select 1 from current_keyed
+            where current_keyed.recommendation_key = live_recorded.recommendation_key
+        )
 )
 
 select

@@ -31,15 +31,25 @@ with repeated_deliveries as (
         delivered.event_ts,
         staged._load_id as first_load_id,
         staged._row_number as first_row_number,
+        -- in parentheses: sqlfluff's postgres grammar cannot parse a bare row comparison with
+        -- is not distinct from as a select target (sqlfluff/sqlfluff#3284)
         (
-            delivered.event_ts{% for raw_col, _ in pairs %}, delivered.{{ raw_col }}{% endfor %}
-        ) is not distinct from (
-            staged.event_ts{% for _, staged_col in pairs %}, staged.{{ staged_col }}{% endfor %}
+            (
+                delivered.event_ts
+                {%- for raw_col, _ in pairs %},
+                delivered.{{ raw_col }}
+                {%- endfor %}
+            ) is not distinct from (
+                staged.event_ts
+                {%- for _, staged_col in pairs %},
+                staged.{{ staged_col }}
+                {%- endfor %}
+            )
         ) as is_identical
     from {{ source('raw', table) }} as delivered
-    join {{ ref(staged_model) }} as staged on staged.event_id = delivered.event_id
+    inner join {{ ref(staged_model) }} as staged on delivered.event_id = staged.event_id
     where {{ omni_load_filter(feed_id, build, 'delivered._load_id') }}
-      and (staged._load_id, staged._row_number) <> (delivered._load_id, delivered._row_number)
+        and (staged._load_id, staged._row_number) <> (delivered._load_id, delivered._row_number)
     {{ 'union all' if not loop.last }}
     {%- endfor %}
 )

@@ -49,8 +49,8 @@ with delivered_snapshots as (
 ordered_deliveries as (
     select
         delivered_snapshots.*,
-        max(snapshot_ts) over same_file as newest_in_same_file,
-        max(snapshot_ts) over earlier_files as newest_in_earlier_files_of_batch
+        max(delivered_snapshots.snapshot_ts) over same_file as newest_in_same_file,
+        max(delivered_snapshots.snapshot_ts) over earlier_files as newest_in_earlier_files_of_batch
     from delivered_snapshots
     window
         same_file as (partition by feed, scope_value, load_id),
@@ -69,12 +69,12 @@ deliveries_with_history as (
         ) as newest_earlier_snapshot_ts
     from ordered_deliveries
     {%- if is_incremental() %}
-    left join lateral (
-        select max(earlier.snapshot_ts) as newest_snapshot_ts
-        from {{ this }} as earlier
-        where earlier.feed = ordered_deliveries.feed
-          and earlier.scope_value = ordered_deliveries.scope_value
-          and earlier.load_id < ordered_deliveries.load_id
+left join lateral (
+    select max(earlier.snapshot_ts) as newest_snapshot_ts
+    from {{ this }} as earlier
+    where earlier.feed = ordered_deliveries.feed
+        and earlier.scope_value = ordered_deliveries.scope_value
+        and earlier.load_id < ordered_deliveries.load_id
     ) as recorded on true
     {%- endif %}
 )
