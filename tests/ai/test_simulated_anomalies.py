@@ -34,6 +34,7 @@ class Outcome:
     anomaly_ids: list[str]
     rerun_ids: list[str]
     pairs: int  # location x sku pairs of the world
+    impacts: dict[str, list[tuple[int, float]]]  # (impact_units, impact_value) of each injected anomaly
 
 
 def run_world(pg_server: str, make_dbt, folder: Path, faults: bool) -> Outcome:
@@ -57,11 +58,19 @@ def run_world(pg_server: str, make_dbt, folder: Path, faults: bool) -> Outcome:
     ids = [r[0] for r in psycopg.connect(url).execute("select anomaly_id from ai.anomalies order by 1")]
     store_anomalies(url, as_of)  # the same files again
     rerun = [r[0] for r in psycopg.connect(url).execute("select anomaly_id from ai.anomalies order by 1")]
+    manifest = read_manifest(config.truth_dir)
+    impacts: dict[str, list[tuple[int, float]]] = {}
+    for fault in manifest:
+        if fault["kind"] in ANOMALY_FAULT_KINDS:
+            impacts.setdefault(fault["kind"], []).append(
+                (fault["details"]["impact_units"], fault["details"]["impact_value"])
+            )
     return Outcome(
-        score_anomalies(url, read_manifest(config.truth_dir)),
+        score_anomalies(url, manifest),
         ids,
         rerun,
         (WORLD["stores"] + WORLD["dcs"]) * WORLD["skus"],
+        impacts,
     )
 
 
@@ -90,3 +99,13 @@ def test_a_fault_free_world_gives_few_anomalies(worlds) -> None:
 def test_the_same_files_give_the_same_anomaly_ids(worlds) -> None:
     faulty, _ = worlds
     assert faulty.anomaly_ids and faulty.anomaly_ids == faulty.rerun_ids
+
+
+def test_each_injected_anomaly_records_the_impact_it_had(worlds) -> None:
+    """The manifest's impact is what the queue's ranking is measured against (benchmarks/ai.py):
+    every injected anomaly moved units and value as it happened."""
+    faulty, clean = worlds
+    assert sorted(faulty.impacts) == sorted(ANOMALY_FAULT_KINDS)
+    for kind, impacts in faulty.impacts.items():
+        assert all(units > 0 and value > 0 for units, value in impacts), (kind, impacts)
+    assert clean.impacts == {}

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import numpy as np
 import psycopg
 
+from orchestration.lib.ai.count_variance import day_figures
 from orchestration.lib.ai.robust import robust_z, score_of
 from orchestration.lib.ai.schema import AI_SCHEMA, MODEL_VERSION, ensure_ai_schema
 
@@ -148,55 +149,10 @@ def demand_spikes(conn: psycopg.Connection, as_of: datetime, p: Parameters) -> l
     return found
 
 
-# Book against physical per location and day: the last book of the day against the last count
-# of the day (till counts for stores, the warehouse's stock in every status for DCs). A snapshot's
-# day is the day it closes: one taken at midnight closes the day before (so does the ERP's book).
-VARIANCE_SQL = """
-with books as (
-    select distinct on (location_id, sku, (snapshot_ts at time zone 'UTC' - interval '1 microsecond')::date)
-        location_id, sku, (snapshot_ts at time zone 'UTC' - interval '1 microsecond')::date as day, book_qty
-    from raw.erp__book_inventory
-    where snapshot_ts > %(as_of)s - make_interval(days => %(days)s) and snapshot_ts <= %(as_of)s
-    order by location_id, sku, 3, snapshot_ts desc, _load_id desc, _row_number desc
-),
-till_counts as (
-    select distinct on (location_id, sku, (snapshot_ts at time zone 'UTC' - interval '1 microsecond')::date)
-        location_id, sku, (snapshot_ts at time zone 'UTC' - interval '1 microsecond')::date as day, on_hand::bigint as physical
-    from raw.pos__inventory
-    where snapshot_ts > %(as_of)s - make_interval(days => %(days)s) and snapshot_ts <= %(as_of)s
-    order by location_id, sku, (snapshot_ts at time zone 'UTC' - interval '1 microsecond')::date, snapshot_ts desc, _load_id desc
-),
-warehouse_snapshots as (
-    select location_id, (snapshot_ts at time zone 'UTC' - interval '1 microsecond')::date as day, max(snapshot_ts) as snapshot_ts
-    from raw.wms__inventory
-    where snapshot_ts > %(as_of)s - make_interval(days => %(days)s) and snapshot_ts <= %(as_of)s
-    group by 1, 2
-),
-warehouse_counts as (
-    select w.location_id, w.sku, s.day, sum(w.qty)::bigint as physical
-    from raw.wms__inventory as w
-    join warehouse_snapshots as s using (location_id, snapshot_ts)
-    group by 1, 2, 3
-),
-counts as (
-    select * from till_counts union all select * from warehouse_counts
-)
-select b.location_id, b.day, count(*) as skus,
-       count(*) filter (where b.book_qty <> c.physical) as skus_with_variance,
-       count(*) filter (where b.book_qty > c.physical) as skus_book_above,
-       coalesce(sum(abs(b.book_qty - c.physical) * i.unit_cost), 0)::float as variance_value,
-       min(i.currency) as currency
-from books as b
-join counts as c using (location_id, sku, day)
-left join staging.stg_erp__items as i using (sku)
-group by 1, 2
-"""
-
-
 def recurring_count_variances(conn: psycopg.Connection, as_of: datetime, p: Parameters) -> list[Anomaly]:
     """RECURRING_COUNT_VARIANCE: a location whose books disagree with its counts on several of its
     recent days, far more than other locations' do on the same days."""
-    rows = conn.execute(VARIANCE_SQL, {"as_of": as_of, "days": p.variance_days}).fetchall()
+    rows = day_figures(conn, as_of, p.variance_days)  # kept per day (count_variance.py)
     by_day: dict[date, dict[str, tuple]] = defaultdict(dict)
     for location_id, day, skus, variant, above, value, currency in rows:
         by_day[day][location_id] = (variant / skus, skus, variant, above, value, currency)

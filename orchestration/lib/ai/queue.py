@@ -126,10 +126,6 @@ def rebuild_exception_queue(url: str) -> int:
             (BI_ROLE,),
         ).fetchone():
             conn.execute(f"grant select on quality.exception_queue to {BI_ROLE}")
-        conn.execute(
-            "alter table quality.inventory_exceptions add column if not exists priority_score numeric,"
-            " add column if not exists priority_rank integer"
-        )
         conn.execute("truncate quality.exception_queue")
         conn.execute(f"insert into quality.exception_queue {sql}")
         conn.execute(

@@ -31,6 +31,25 @@ create table if not exists {AI_SCHEMA}.anomalies (
 );
 -- ai.anomalies of model version 1 had no value_at_risk
 alter table {AI_SCHEMA}.anomalies add column if not exists value_at_risk numeric;
+-- RECURRING_COUNT_VARIANCE's figures per location and day, computed once per day and again only
+-- when a file touching the day loads (count_variance.py): the files already counted, the days.
+create table if not exists {AI_SCHEMA}.count_variance_locations (
+    day                date not null,
+    location_id        text not null,
+    skus               bigint not null,
+    skus_with_variance bigint not null,
+    skus_book_above    bigint not null,
+    variance_value     double precision not null,
+    currency           text,
+    primary key (day, location_id)
+);
+create table if not exists {AI_SCHEMA}.count_variance_days (
+    day           date primary key,
+    cut           timestamptz not null,  -- the newest snapshot_ts read: the day's end, or as_of
+    query_version integer not null,
+    computed_at   timestamptz not null
+);
+create table if not exists {AI_SCHEMA}.count_variance_loads (load_id bigint primary key);
 create table if not exists {AI_SCHEMA}.exception_clusters (
     cluster_id        text primary key,
     owner_team        text not null,
