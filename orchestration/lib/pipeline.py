@@ -56,7 +56,7 @@ def run_everything(settings: Settings | None = None) -> tuple[bool, str]:
     prepare_dagster_home(settings)
 
     from orchestration.definitions import ALL_ASSETS_JOB, defs
-    from orchestration.lib.orphaned_runs import WORKER_PID_TAG, end_orphaned_runs, worker_tag
+    from orchestration.lib.orphaned_runs import end_orphaned_runs, forget_worker, record_worker, worker_tag
     from orchestration.lib.run_progress import StepProgress, elapsed, open_exception_summary
 
     job = defs.resolve_job_def(ALL_ASSETS_JOB)
@@ -65,15 +65,18 @@ def run_everything(settings: Settings | None = None) -> tuple[bool, str]:
     with dg.DagsterInstance.get() as instance:
         ended = end_orphaned_runs(instance)
     with dg.DagsterInstance.get() as instance, StepProgress(instance, run_id, len(job.graph.nodes)):
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_id=run_id,
-            tags={WORKER_PID_TAG: worker_tag()},  # a kill leaves it STARTED: the next start ends it
-            # The progress bar says what is at work; the console shows what needs a look
-            # (quarantined files, failures). Every message is in the run's log in the UI.
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        )
+        record_worker(instance, run_id, worker_tag())  # a kill leaves it STARTED: the next start ends it
+        try:
+            result = job.execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                run_id=run_id,
+                # The progress bar says what is at work; the console shows what needs a look
+                # (quarantined files, failures). Every message is in the run's log in the UI.
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
+        finally:
+            forget_worker(instance, run_id)
     lines = [
         *(f"run {run} had been left unfinished by a killed process: marked failed" for run in ended),
         f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'} in {elapsed(started)}",

@@ -42,7 +42,7 @@ from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import ConfigurableClass, serialize_value
 from dagster._serdes.config_class import ConfigurableClassData
 
-from orchestration.lib.orphaned_runs import WORKER_PID_TAG, running_worker
+from orchestration.lib.orphaned_runs import forget_worker, record_worker, recorded_worker, running_worker
 
 STANDBY_MODULE = "orchestration.lib.standby_run_worker"
 
@@ -131,7 +131,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             started = psutil.Process(worker.pid).create_time()
         except psutil.Error:  # already gone: terminate will find no worker
             started = 0.0
-        self._instance.add_run_tags(run_id, {WORKER_PID_TAG: f"{worker.pid}:{started}"})
+        record_worker(self._instance, run_id, f"{worker.pid}:{started}")
 
     def _watch(self, worker: subprocess.Popen[bytes], run_id: str) -> None:
         """Collect the worker when it exits (no zombie); a run it left unfinished is ended.
@@ -140,6 +140,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         otherwise leave the run started, or cancelling, for good, holding a slot of the queue.
         """
         code = worker.wait()
+        forget_worker(self._instance, run_id)
         run = self._instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             return
@@ -153,7 +154,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         run = self._instance.get_run_by_id(run_id)
         if not run or run.is_finished:
             return False
-        worker = running_worker(run.tags.get(WORKER_PID_TAG, ""))
+        worker = running_worker(recorded_worker(self._instance, run_id) or "")
         if worker is None:
             self._instance.report_engine_event(
                 "Cannot terminate the run: its run worker process is not running.", run, cls=self.__class__

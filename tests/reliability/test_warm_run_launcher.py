@@ -20,8 +20,9 @@ from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRe
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 
 from orchestration.lib.database import dagster_storage_url, ensure_dagster_schema
+from orchestration.lib.orphaned_runs import recorded_worker
 from orchestration.lib.settings import DAGSTER_INSTANCE_TEMPLATE
-from orchestration.lib.warm_run_launcher import STANDBY_MODULE, WORKER_PID_TAG, WarmRunLauncher
+from orchestration.lib.warm_run_launcher import STANDBY_MODULE, WarmRunLauncher
 
 CODE = """
 import os
@@ -205,9 +206,14 @@ def test_runs_execute_in_warm_standby_workers_and_fresh_ones_when_the_code_chang
     # a worker killed mid-run: the launcher ends the run instead of leaving it started
     killed = launch(instance, workspace, "wait")
     poll_for_event(instance, killed, event_type="STEP_START", message=None, timeout=60)
-    pid = int(instance.get_run_by_id(killed).tags[WORKER_PID_TAG].split(":")[0])
+    run = instance.get_run_by_id(killed)
+    assert run is not None and not [k for k in run.tags if k.startswith("omni/")], (
+        "no bookkeeping in the tags"
+    )
+    pid = int((recorded_worker(instance, killed) or "").split(":")[0])
     psutil.Process(pid).kill()
     assert finished(instance, killed)[0] == dg.DagsterRunStatus.FAILURE
+    assert recorded_worker(instance, killed) is None, "the ended run's worker record is removed"
 
 
 @pytest.mark.parametrize("preload", [["warm_test_code", "no_such_module"]])
