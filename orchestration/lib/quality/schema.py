@@ -38,8 +38,13 @@ create table if not exists {QUALITY_SCHEMA}.inventory_exceptions (
     owner_team     text not null,  -- the team that answers for it (dbt seed exception_owner_teams)
     status         text not null check (status in ('open', 'resolved')),  -- open, or resolved once the finding is gone (never deleted)
     first_seen_at  timestamptz not null,  -- as_of when first found
-    last_seen_at   timestamptz not null  -- as_of when last found
+    last_seen_at   timestamptz not null,  -- as_of when last found
+    priority_score numeric,  -- value at risk x urgency x severity weight, on open exceptions (quality.exception_queue; docs/ai.md)
+    priority_rank  integer  -- 1 = the first to work on within its owner team, on open exceptions (quality.exception_queue)
 );
+-- Tables created before the exception queue existed.
+alter table {QUALITY_SCHEMA}.inventory_exceptions
+    add column if not exists priority_score numeric, add column if not exists priority_rank integer;
 create index if not exists inventory_exceptions_open_pair
     on {QUALITY_SCHEMA}.inventory_exceptions (location_id, sku) where status = 'open';
 create index if not exists inventory_exceptions_type_status
