@@ -198,8 +198,8 @@ def main() -> None:
             OMNI_API_RATE_LIMIT="1000000",
         )
         from orchestration.lib.bi_access import service_bi_url
-        from orchestration.lib.pipeline import run_everything
         from orchestration.lib.settings import load_settings
+        from orchestration.pipeline import run_everything
         from orchestration.simulator.config import SimulationConfig
         from orchestration.simulator.run import simulate
 

@@ -237,7 +237,7 @@ def pipeline_run() -> tuple[str, dict[str, float]]:
     """`omni-inventory run` in this process; (run id, seconds per step kind)."""
     import dagster as dg
 
-    from orchestration.lib.pipeline import run_everything
+    from orchestration.pipeline import run_everything
 
     success, summary = run_everything()
     if not success:

@@ -82,7 +82,7 @@ def db_stop() -> None:
 @main.command()
 def prepare() -> None:
     """Build what code-location loads read instead of recomputing (the dbt manifest); no database needed."""
-    from orchestration.lib.pipeline import prepare_artifacts
+    from orchestration.pipeline import prepare_artifacts
 
     for line in prepare_artifacts():
         click.echo(line)
@@ -91,7 +91,7 @@ def prepare() -> None:
 @main.command()
 def run() -> None:
     """Ingest everything pending and materialize every asset once, headless."""
-    from orchestration.lib.pipeline import run_everything
+    from orchestration.pipeline import run_everything
 
     ok, message = run_everything()
     click.echo(message)
@@ -110,7 +110,7 @@ def run() -> None:
 def dev(host: str, port: int) -> None:
     """Start the Dagster UI (webserver + daemon: schedules and sensors run) on the same database."""
     from orchestration.lib.dagster_instance import prepare_dagster_home
-    from orchestration.lib.pipeline import prepare
+    from orchestration.pipeline import prepare
 
     if not _port_is_free(host, port):
         raise click.ClickException(

@@ -23,8 +23,8 @@ import dagster as dg
 
 from orchestration.lib.dagster_instance import prepare_dagster_home
 from orchestration.lib.database import dagster_storage_url, ensure_dagster_schema
-from orchestration.lib.pipeline import prepare, run_everything, step_failures
 from orchestration.lib.settings import load_settings
+from orchestration.pipeline import prepare, run_everything, step_failures
 
 INVENTORY_MARTS = ("inventory_position", "atp_by_location", "atp_by_channel", "atp_network", "atp_timephased")
 GX_RAW_CHECKS_STEP = "great_expectations_raw_suites"

@@ -187,7 +187,7 @@ def test_two_runs_at_once_load_each_file_once_build_in_turn_and_never_record_the
             assert all(p.poll() is None for p in processes), [log.read_text()[-3000:] for log in logs]
 
         try:
-            # Each job also creates the warehouse before its run (lib/pipeline.py prepare): let both
+            # Each job also creates the warehouse before its run (orchestration/pipeline.py prepare): let both
             # pass (the lock serves them in turn, then the test again), then line them up at the
             # first ingestion step.
             both_wait(setup_key, "both jobs to prepare the warehouse")

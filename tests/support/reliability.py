@@ -22,7 +22,7 @@ from psycopg import sql
 
 from orchestration.lib import embedded_postgres
 from orchestration.lib.landing import scan
-from orchestration.lib.pipeline import failure_reason
+from orchestration.pipeline import failure_reason
 from tests.dbt.landing_files import RULES_BATCH_1, RULES_BATCH_2, Files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,7 +227,7 @@ def run_after(url: str, previous: str | None) -> str | None:
 def step_errors(url: str, run_id: str, event_type: str) -> list[tuple[str, str]]:
     """(step key, reason) of every STEP_FAILURE or STEP_UP_FOR_RETRY event of a run, in order.
 
-    The reason is what `omni-inventory run` prints for a failed step (lib/pipeline.py failure_reason),
+    The reason is what `omni-inventory run` prints for a failed step (orchestration/pipeline.py failure_reason),
     read from the event Dagster stored.
     """
     with psycopg.connect(url) as conn:
