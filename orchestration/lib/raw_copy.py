@@ -628,7 +628,7 @@ def _load_jsonl(conn: psycopg.Connection, prepared: Prepared, item: LandingFile,
         copied = _copy(conn, _LINES_COPY, chunks)
     try:
         row = prepared.execute(
-            _jsonl_load(feed, item.channel_id), before=[f"savepoint {LINES_SAVEPOINT}"]
+            _jsonl_insert_sql(feed, item.channel_id), before=[f"savepoint {LINES_SAVEPOINT}"]
         ).fetchone()
     except psycopg.Error as error:
         if _is_infrastructure(error):
@@ -646,7 +646,7 @@ def _load_jsonl(conn: psycopg.Connection, prepared: Prepared, item: LandingFile,
 
 
 @cache
-def _jsonl_load(feed: Feed, channel_id: str | None) -> Template:
+def _jsonl_insert_sql(feed: Feed, channel_id: str | None) -> Template:
     """The raw rows of the lines, if every line passes the cheap checks; the lines table emptied.
 
     One row: (lines, accepted, oldest and newest clock). Accepted: every line a JSON object,
